@@ -1,0 +1,183 @@
+"""The one SQLAlchemy schema every room writes to.
+
+Tables are added here and by an Alembic migration in ``migrations/versions``
+together; ``tests/storage/test_migrations.py`` fails when the two disagree.
+
+Times are stored as UTC. Secret material never appears in a column of its
+own: it lives encrypted in ``secrets`` and other tables refer to it by name,
+so that key rotation has exactly one table to re-encrypt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "AuditIndexEntry",
+    "AuditIndexResource",
+    "Base",
+    "GroupMember",
+    "Meta",
+    "Secret",
+    "User",
+    "UserRole",
+    "utcnow",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """The current time as an aware UTC datetime (the only kind stored)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on every backend.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL keeps
+    them. Refusing naive input on the way in catches local-time bugs early.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):  # pragma: no cover - driver contract
+            raise TypeError(f"expected a datetime from the database, got {type(value)}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Meta(Base):
+    """Facts about this store: install id, audit trail id, the key check value."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Secret(Base):
+    """A named secret, encrypted with the master key ring (Fernet token)."""
+
+    __tablename__ = "secrets"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """A named person or service account who may sign in."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    roles: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", order_by="UserRole.role", lazy="selectin"
+    )
+    groups: Mapped[list[GroupMember]] = relationship(
+        cascade="all, delete-orphan", order_by="GroupMember.group_name", lazy="selectin"
+    )
+
+
+class UserRole(Base):
+    """A role granted to a user directly (group-based grants arrive with the policy room)."""
+
+    __tablename__ = "user_roles"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class GroupMember(Base):
+    """Membership of a user in a named group."""
+
+    __tablename__ = "group_members"
+    group_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AuditIndexEntry(Base):
+    """Where one audit record lives in the segment files, with the fields queries filter on.
+
+    Derived data: the segments are the record of truth and the index can be
+    rebuilt from them at any time.
+    """
+
+    __tablename__ = "audit_index"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_time_us: Mapped[int] = mapped_column(BigInteger)
+    event_name: Mapped[str] = mapped_column(String(100))
+    event_source: Mapped[str] = mapped_column(String(100))
+    user_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    segment: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_audit_index_time", "event_time_us"),
+        Index("ix_audit_index_user_time", "user_name", "event_time_us"),
+        Index("ix_audit_index_name_time", "event_name", "event_time_us"),
+    )
+
+
+class AuditIndexResource(Base):
+    """One resource ("type:name") an audit record touched; a record may touch several."""
+
+    __tablename__ = "audit_index_resources"
+    seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("audit_index.seq", ondelete="CASCADE"), primary_key=True
+    )
+    resource: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+    __table_args__ = (Index("ix_audit_index_resources_resource", "resource"),)
