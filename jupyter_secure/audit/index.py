@@ -1,0 +1,241 @@
+"""The audit index: a table in the state database that makes the trail queryable.
+
+The segment files are the record of truth; the index is derived from them
+and only says where each record is and the fields queries filter on (time,
+user, event name, resources). It is filled from the sink's commits on a
+thread of its own, so a slow database never slows an append, and caught up
+from the files at start-up (``catch_up``) for anything a crash left out.
+Every record a query returns is read back from its segment and its hash
+checked before it is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ..errors import SecureError
+from ..storage.database import Database
+from ..storage.models import AuditIndexEntry, AuditIndexResource, Meta
+from .logger import AuditLogger, IndexFields
+from .record import RecordFormatError, parse_record
+from .segments import iter_lines, read_at
+from .sink import Receipt
+
+__all__ = ["AuditIndex", "AuditIntegrityError", "QueryFilter"]
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "audit_index_complete_through"
+_CHUNK = 1000
+_ROWS_PER_STATEMENT = 500
+
+
+class AuditIntegrityError(SecureError):
+    """A record read back for a query does not match its hash."""
+
+
+@dataclass(frozen=True)
+class QueryFilter:
+    user: str | None = None
+    event: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+    resource: str | None = None
+    limit: int | None = None
+
+
+class AuditIndex:
+    """Writes and reads the ``audit_index`` tables."""
+
+    def __init__(self, db: Database, directory: Path) -> None:
+        self.db = db
+        self.directory = directory
+        self._queue: queue.Queue[list[tuple[Receipt, Any]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audit-index", daemon=True)
+        self._thread.start()
+
+    def enqueue(self, committed: list[tuple[Receipt, Any]]) -> None:
+        """Called by the sink after a commit (its ``on_commit``)."""
+        self._queue.put(committed)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything enqueued so far is in the table."""
+        done = threading.Event()
+        self._queue.put([(Receipt(0, "", 0, 0, 0), done)])
+        done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            rows = []
+            for receipt, context in item:
+                if isinstance(context, threading.Event):
+                    context.set()
+                elif isinstance(context, IndexFields):
+                    rows.append((receipt, context))
+            if rows:
+                try:
+                    with self.db.write_connection() as conn:
+                        _insert(conn, rows)
+                except Exception:
+                    self.errors += 1
+                    log.exception("audit index insert failed; catch_up will fill the gap")
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Index every record the table is missing; returns how many were added."""
+        with self.db.read() as session:
+            mark_row = session.get(Meta, WATERMARK)
+            mark = int(mark_row.value) if mark_row else 0
+            top = session.scalar(select(func.max(AuditIndexEntry.seq))) or 0
+            after = session.scalar(
+                select(func.count()).select_from(AuditIndexEntry).where(AuditIndexEntry.seq > mark)
+            )
+            start_seq = top if after == top - mark else mark
+            start = None
+            if start_seq:
+                start = session.execute(
+                    select(
+                        AuditIndexEntry.segment, AuditIndexEntry.offset, AuditIndexEntry.length
+                    ).where(AuditIndexEntry.seq == start_seq)
+                ).one_or_none()
+        if start is None:
+            lines = iter_lines(self.directory)
+        else:
+            segment, offset, length = start
+            lines = iter_lines(self.directory, segment, offset + length)
+        added = 0
+        last = start_seq
+        batch: list[tuple[Receipt, IndexFields]] = []
+        for segment, offset, line in lines:
+            event = json.loads(line)
+            fields = AuditLogger.index_fields(event)
+            batch.append((Receipt(event["seq"], event["hash"], segment, offset, len(line)), fields))
+            last = event["seq"]
+            if len(batch) >= _CHUNK:
+                added += self._insert_batch(batch)
+                batch = []
+                if progress is not None:
+                    progress(added)
+        if batch:
+            added += self._insert_batch(batch)
+        with self.db.write() as session:
+            row = session.get(Meta, WATERMARK)
+            if row is None:
+                session.add(Meta(key=WATERMARK, value=str(last)))
+            elif int(row.value) < last:
+                row.value = str(last)
+        return added
+
+    def _insert_batch(self, batch: Sequence[tuple[Receipt, IndexFields]]) -> int:
+        with self.db.write_connection() as conn:
+            return _insert(conn, batch)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def query(self, flt: QueryFilter) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """Matching records in order, each read back from its segment and hash-checked."""
+        stmt = select(
+            AuditIndexEntry.seq,
+            AuditIndexEntry.segment,
+            AuditIndexEntry.offset,
+            AuditIndexEntry.length,
+        ).order_by(AuditIndexEntry.seq)
+        if flt.user is not None:
+            stmt = stmt.where(AuditIndexEntry.user_name == flt.user)
+        if flt.event is not None:
+            stmt = stmt.where(AuditIndexEntry.event_name == flt.event)
+        if flt.since_us is not None:
+            stmt = stmt.where(AuditIndexEntry.event_time_us >= flt.since_us)
+        if flt.until_us is not None:
+            stmt = stmt.where(AuditIndexEntry.event_time_us < flt.until_us)
+        if flt.resource is not None:
+            res = select(AuditIndexResource.seq)
+            if ":" in flt.resource:
+                res = res.where(AuditIndexResource.resource == flt.resource)
+            else:
+                res = res.where(
+                    AuditIndexResource.resource.like(f"%:{_escape_like(flt.resource)}", "\\")
+                )
+            stmt = stmt.where(AuditIndexEntry.seq.in_(res))
+        if flt.limit is not None:
+            stmt = stmt.limit(flt.limit)
+        with self.db.read() as session:
+            rows = session.execute(stmt).all()
+        for seq, segment, offset, length in rows:
+            line = read_at(self.directory, segment, offset, length)
+            try:
+                parsed = parse_record(line)
+            except RecordFormatError:
+                parsed = None
+            if parsed is None or not parsed.hash_ok or parsed.seq != seq:
+                raise AuditIntegrityError(
+                    f"audit record seq {seq} does not match its hash or position; "
+                    "run `jupyter secure audit verify`"
+                )
+            yield line, json.loads(line)
+
+    def count(self) -> int:
+        with self.db.read() as session:
+            return session.scalar(select(func.count()).select_from(AuditIndexEntry)) or 0
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _insert(conn: Connection, rows: Sequence[tuple[Receipt, IndexFields]]) -> int:
+    """Insert index rows, skipping ones another process already wrote.
+
+    Chunked so a large group commit stays under SQLite's bound-parameter limit.
+    """
+    if len(rows) > _ROWS_PER_STATEMENT:
+        return sum(
+            _insert(conn, rows[i : i + _ROWS_PER_STATEMENT])
+            for i in range(0, len(rows), _ROWS_PER_STATEMENT)
+        )
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    entries = [
+        {
+            "seq": r.seq,
+            "event_id": f.event_id,
+            "event_time_us": f.time_us,
+            "event_name": f.name,
+            "event_source": f.source,
+            "user_name": f.user,
+            "error_code": f.error_code,
+            "segment": r.segment,
+            "offset": r.offset,
+            "length": r.length,
+        }
+        for r, f in rows
+    ]
+    resources = [{"seq": r.seq, "resource": res} for r, f in rows for res in set(f.resources)]
+    result = conn.execute(dialect.insert(AuditIndexEntry).values(entries).on_conflict_do_nothing())
+    if resources:
+        conn.execute(dialect.insert(AuditIndexResource).values(resources).on_conflict_do_nothing())
+    return int(result.rowcount or 0)

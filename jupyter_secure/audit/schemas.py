@@ -1,0 +1,109 @@
+"""The closed set of audit event schemas, validated with jupyter_events.
+
+Each event has a versioned schema at ``event_schemas/<snake_name>/v<N>.yaml``
+whose ``$id`` ends in ``audit/<snake_name>/v<N>`` (the path mirrors the id).
+It describes the event's own ``requestParameters``, ``responseElements`` and
+``resources``; the shared CloudTrail-shaped fields come from
+``envelope.yaml``. The merged schema is what jupyter_events'
+:class:`~jupyter_events.schema.EventSchema` validates against.
+
+These schemas live in a registry of our own, never on the server's shared
+``/api/events`` bus, which any user may post to and subscribe to.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jupyter_events.schema import EventSchema
+
+__all__ = ["AuditSchema", "SchemaSet", "load_schemas", "snake_name"]
+
+SCHEMA_DIR = Path(__file__).with_name("event_schemas")
+ENVELOPE = Path(__file__).with_name("envelope.yaml")
+ID_PREFIX = "https://schemas.jupyter-secure.org/audit/"
+_OVERRIDABLE = {"requestParameters", "responseElements", "resources"}
+
+
+def snake_name(event_name: str) -> str:
+    """``UserAdded`` -> ``user_added`` (the schema's directory name)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", event_name).lower()
+
+
+@dataclass(frozen=True)
+class AuditSchema:
+    name: str
+    version: str
+    id: str
+    path: Path
+    schema: EventSchema
+
+    def validate(self, record: dict[str, Any]) -> None:
+        """Raise ``jsonschema.ValidationError`` when ``record`` does not fit."""
+        self.schema.validate(record)
+
+
+class SchemaSet:
+    """Every event schema shipped with the package, by event name."""
+
+    def __init__(self, schemas: dict[str, AuditSchema]) -> None:
+        self._schemas = schemas
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._schemas
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self._schemas.values(), key=lambda s: s.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._schemas)
+
+    def get(self, name: str) -> AuditSchema:
+        try:
+            return self._schemas[name]
+        except KeyError:
+            raise KeyError(f"no audit schema for event {name!r}") from None
+
+
+def _merge(envelope: dict[str, Any], event: dict[str, Any], name: str) -> dict[str, Any]:
+    merged = copy.deepcopy(envelope)
+    merged["$id"] = event["$id"]
+    merged["version"] = event["version"]
+    merged["title"] = event["title"]
+    merged["description"] = event["description"]
+    extra = set(event.get("properties", {})) - _OVERRIDABLE
+    if extra:
+        raise ValueError(f"schema {name} may only describe {sorted(_OVERRIDABLE)}, not {extra}")
+    merged["properties"]["eventName"] = {**merged["properties"]["eventName"], "const": name}
+    merged["properties"]["eventVersion"] = {
+        **merged["properties"]["eventVersion"],
+        "const": str(event["version"]),
+    }
+    for key, value in event.get("properties", {}).items():
+        merged["properties"][key] = value
+    return merged
+
+
+@functools.cache
+def load_schemas() -> SchemaSet:
+    """Load and check every schema once per process."""
+    envelope = yaml.safe_load(ENVELOPE.read_text("utf-8"))
+    found: dict[str, AuditSchema] = {}
+    for path in sorted(SCHEMA_DIR.glob("*/v*.yaml")):
+        raw = yaml.safe_load(path.read_text("utf-8"))
+        name = str(raw["title"])
+        version = str(raw["version"])
+        expected_id = f"{ID_PREFIX}{path.parent.name}/{path.stem}"
+        if raw.get("$id") != expected_id:
+            raise ValueError(f"{path}: $id must be {expected_id}")
+        if snake_name(name) != path.parent.name or path.stem != f"v{version}":
+            raise ValueError(f"{path}: title {name} / version {version} do not match the path")
+        schema = EventSchema(_merge(envelope, raw, name))
+        found[name] = AuditSchema(name, version, expected_id, path, schema)
+    return SchemaSet(found)
