@@ -1,0 +1,118 @@
+"""The demo workspace behind ``jupyter secure lab``: everything a first run needs, locally.
+
+Layout (the notebook root and the state directory are siblings, so the
+server never serves its own state)::
+
+    <workspace>/
+      notebooks/             the JupyterLab root (teaching notebooks go here)
+      state/                 0700: database, audit trail, key file, protected data
+        protected/datasets/patients.parquet
+      demo-credentials.txt   0600: the generated demo passwords, written once
+
+Creating it again is harmless: existing users, data and credentials are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..audit.logger import Identity, Resource
+from ..identity.users import UserDirectory
+from ..state import SecureState
+from .dataset import write_patients
+
+__all__ = ["DEMO_USERS", "DemoWorkspace", "prepare"]
+
+#: name -> (roles, groups)
+DEMO_USERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "admin": (("admin",), ("staff",)),
+    "dana": (("data_scientist",), ("research",)),
+    "sam": (("student",), ("class-2026",)),
+}
+DATASET = Path("protected") / "datasets" / "patients.parquet"
+
+
+@dataclass(frozen=True)
+class DemoWorkspace:
+    root: Path
+    notebooks: Path
+    state_dir: Path
+    credentials: Path
+    dataset: Path
+    new_passwords: dict[str, str]
+
+
+def prepare(
+    root: Path, *, rows: int = 1000, seed: int = 2026, identity: Identity | None = None
+) -> DemoWorkspace:
+    """Create (or reuse) the workspace under ``root``; returns where everything is."""
+    root = root.expanduser().absolute()
+    notebooks = root / "notebooks"
+    state_dir = root / "state"
+    notebooks.mkdir(parents=True, exist_ok=True)
+    credentials = root / "demo-credentials.txt"
+    who = identity or Identity.os_user()
+    with SecureState.open(state_dir, source="cli", identity=who) as state:
+        directory = UserDirectory()
+        created: dict[str, str] = {}
+        with state.db.write() as session:
+            for name, (roles, groups) in DEMO_USERS.items():
+                if directory.find(session, name) is not None:
+                    continue
+                password = secrets.token_urlsafe(12)
+                directory.add(session, name, roles=roles, groups=groups, password=password)
+                state.audit.record(
+                    "UserAdded",
+                    identity=who,
+                    request={
+                        "name": name,
+                        "roles": list(roles),
+                        "groups": list(groups),
+                        "passwordSet": True,
+                    },
+                    resources=[Resource("user", name)],
+                )
+                created[name] = password
+        dataset = state.state_dir / DATASET
+        if not dataset.exists():
+            write_patients(dataset, rows=rows, seed=seed)
+            state.audit.record(
+                "DemoWorkspaceCreated",
+                identity=who,
+                request={"workspace": str(root), "rows": rows, "seed": seed},
+                response={"dataset": str(dataset), "users": sorted(DEMO_USERS)},
+                resources=[Resource("dataset", "patients")],
+            )
+    if created:
+        _append_credentials(credentials, created)
+    readme = notebooks / "README.md"
+    if not readme.exists():
+        readme.write_text(WELCOME, encoding="utf-8")
+    return DemoWorkspace(root, notebooks, state_dir, credentials, dataset, created)
+
+
+def _append_credentials(path: Path, passwords: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        lines = "".join(f"{user}\t{pw}\n" for user, pw in passwords.items())
+        os.write(fd, lines.encode())
+    finally:
+        os.close(fd)
+
+
+WELCOME = """# jupyter-secure demo workspace
+
+This JupyterLab runs with the jupyter-secure extension. The synthetic data set
+(`patients`, generated with Faker: no real person is in it) lives in the
+server's private state directory, not here, so a notebook cannot read it
+directly.
+
+Every sign-in, admin action and server start is in the audit trail. Try, in a
+terminal next to this one:
+
+    jupyter secure audit query --state-dir ../state
+    jupyter secure audit verify --state-dir ../state
+"""
