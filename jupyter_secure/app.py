@@ -145,7 +145,7 @@ class SecureApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Record the stop and close the trail with a final signed checkpoint."""
         state: SecureState | None = getattr(self, "state", None)
-        if state is None:
+        if state is None or state.closed:
             return
         try:
             await state.audit.record_async(

@@ -236,6 +236,10 @@ class SecureState:
     def created(self) -> bool:
         return self.store.created
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Flush the audit trail (final checkpoint) and the index, then let go of the database."""
         if self._closed:
@@ -399,6 +403,16 @@ def _remember_public_key(db: Database, signer: CheckpointSigner) -> None:
             session.add(Meta(key=_PUBLIC_KEY, value=pem))
 
 
+def _highest_indexed_seq(db: Database) -> int:
+    """The database's witness of how long the trail was (the index lags, never leads)."""
+    from sqlalchemy import func, select
+
+    from .storage.models import AuditIndexEntry
+
+    with db.read() as session:
+        return int(session.scalar(select(func.max(AuditIndexEntry.seq))) or 0)
+
+
 def _verify_existing(store: Store, sink: AuditSink, mode: VerifyMode) -> VerifyReport:
     """Refuse to append to a trail that is missing or fails verification."""
     from .audit.segments import TRAIL_FILE
@@ -421,6 +435,13 @@ def _verify_existing(store: Store, sink: AuditSink, mode: VerifyMode) -> VerifyR
         newest_only=mode == "newest",
     )
     blocking = [p for p in report.problems if p.kind != "torn_tail"]
+    indexed = _highest_indexed_seq(store.db)
+    if not blocking and indexed > report.last_seq:
+        raise StartupRefused(
+            f"the audit trail ends at seq {report.last_seq} but the database has indexed "
+            f"records up to seq {indexed}: the trail was truncated or restored from an older "
+            "backup; restore the audit directory that matches the database"
+        )
     if blocking:
         first = blocking[0]
         more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""

@@ -13,10 +13,10 @@ import threading
 import time
 import uuid
 
-__all__ = ["uuid7", "uuid7_time_ms"]
+__all__ = ["UuidClock", "uuid7", "uuid7_time_ms"]
 
 
-class _Clock:
+class UuidClock:
     """Last millisecond and counter, shared by every thread of the process."""
 
     def __init__(self) -> None:
@@ -37,12 +37,13 @@ class _Clock:
             return self.last_ms, self.counter
 
 
-_clock = _Clock()
+_clock = UuidClock()
 
 
-def uuid7(now_ns: int | None = None) -> uuid.UUID:
-    """A new UUIDv7; ``now_ns`` (nanoseconds since the epoch) is for tests."""
-    ms, counter = _clock.tick((time.time_ns() if now_ns is None else now_ns) // 1_000_000)
+def uuid7(now_ns: int | None = None, clock: UuidClock | None = None) -> uuid.UUID:
+    """A new UUIDv7; ``now_ns`` (nanoseconds since the epoch) and ``clock`` are for tests."""
+    state = _clock if clock is None else clock
+    ms, counter = state.tick((time.time_ns() if now_ns is None else now_ns) // 1_000_000)
     rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76

@@ -128,32 +128,32 @@ class AuditIndex:
         else:
             segment, offset, length = start
             lines = iter_lines(self.directory, segment, offset + length)
-        added = 0
+        before = self.count()
         last = start_seq
         batch: list[tuple[Receipt, IndexFields]] = []
-        for segment, offset, line in lines:
+        for seen, (segment, offset, line) in enumerate(lines, 1):
             event = json.loads(line)
             fields = AuditLogger.index_fields(event)
             batch.append((Receipt(event["seq"], event["hash"], segment, offset, len(line)), fields))
             last = event["seq"]
             if len(batch) >= _CHUNK:
-                added += self._insert_batch(batch)
+                self._insert_batch(batch)
                 batch = []
                 if progress is not None:
-                    progress(added)
+                    progress(seen)
         if batch:
-            added += self._insert_batch(batch)
+            self._insert_batch(batch)
         with self.db.write() as session:
             row = session.get(Meta, WATERMARK)
             if row is None:
                 session.add(Meta(key=WATERMARK, value=str(last)))
             elif int(row.value) < last:
                 row.value = str(last)
-        return added
+        return self.count() - before
 
-    def _insert_batch(self, batch: Sequence[tuple[Receipt, IndexFields]]) -> int:
+    def _insert_batch(self, batch: Sequence[tuple[Receipt, IndexFields]]) -> None:
         with self.db.write_connection() as conn:
-            return _insert(conn, batch)
+            _insert(conn, batch)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -208,16 +208,15 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _insert(conn: Connection, rows: Sequence[tuple[Receipt, IndexFields]]) -> int:
+def _insert(conn: Connection, rows: Sequence[tuple[Receipt, IndexFields]]) -> None:
     """Insert index rows, skipping ones another process already wrote.
 
     Chunked so a large group commit stays under SQLite's bound-parameter limit.
     """
     if len(rows) > _ROWS_PER_STATEMENT:
-        return sum(
+        for i in range(0, len(rows), _ROWS_PER_STATEMENT):
             _insert(conn, rows[i : i + _ROWS_PER_STATEMENT])
-            for i in range(0, len(rows), _ROWS_PER_STATEMENT)
-        )
+        return
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     entries = [
         {
@@ -235,7 +234,6 @@ def _insert(conn: Connection, rows: Sequence[tuple[Receipt, IndexFields]]) -> in
         for r, f in rows
     ]
     resources = [{"seq": r.seq, "resource": res} for r, f in rows for res in set(f.resources)]
-    result = conn.execute(dialect.insert(AuditIndexEntry).values(entries).on_conflict_do_nothing())
+    conn.execute(dialect.insert(AuditIndexEntry).values(entries).on_conflict_do_nothing())
     if resources:
         conn.execute(dialect.insert(AuditIndexResource).values(resources).on_conflict_do_nothing())
-    return int(result.rowcount or 0)

@@ -9,6 +9,14 @@ It describes the event's own ``requestParameters``, ``responseElements`` and
 
 These schemas live in a registry of our own, never on the server's shared
 ``/api/events`` bus, which any user may post to and subscribe to.
+
+Each schema is loaded and checked against the Jupyter Events metaschema by
+jupyter_events. Each *event* is then checked by a validator that
+``fastjsonschema`` compiles from the same merged schema: jsonschema's
+interpreter (what jupyter_events uses per event) costs ~165 µs an event here,
+which alone caps a process below 6,000 events/s; the compiled one costs
+~7 µs. ``tests/audit/test_schemas.py`` checks that the two agree on valid and
+mutated events.
 """
 
 from __future__ import annotations
@@ -16,14 +24,16 @@ from __future__ import annotations
 import copy
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import yaml
 from jupyter_events.schema import EventSchema
 
-__all__ = ["AuditSchema", "SchemaSet", "load_schemas", "snake_name"]
+__all__ = ["AuditSchema", "AuditSchemaError", "SchemaSet", "load_schemas", "snake_name"]
 
 SCHEMA_DIR = Path(__file__).with_name("event_schemas")
 ENVELOPE = Path(__file__).with_name("envelope.yaml")
@@ -36,6 +46,10 @@ def snake_name(event_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", event_name).lower()
 
 
+class AuditSchemaError(ValueError):
+    """An event does not fit its schema (a bug in the code that recorded it)."""
+
+
 @dataclass(frozen=True)
 class AuditSchema:
     name: str
@@ -43,10 +57,14 @@ class AuditSchema:
     id: str
     path: Path
     schema: EventSchema
+    compiled: Callable[[Any], Any]
 
     def validate(self, record: dict[str, Any]) -> None:
-        """Raise ``jsonschema.ValidationError`` when ``record`` does not fit."""
-        self.schema.validate(record)
+        """Raise :class:`AuditSchemaError` when ``record`` does not fit."""
+        try:
+            self.compiled(record)
+        except fastjsonschema.JsonSchemaException as exc:
+            raise AuditSchemaError(f"{self.name} v{self.version}: {exc}") from None
 
 
 class SchemaSet:
@@ -90,13 +108,18 @@ def _merge(envelope: dict[str, Any], event: dict[str, Any], name: str) -> dict[s
     return merged
 
 
+def _load_yaml(path: Path) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~5x faster
+    return yaml.load(path.read_text("utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+
+
 @functools.cache
 def load_schemas() -> SchemaSet:
     """Load and check every schema once per process."""
-    envelope = yaml.safe_load(ENVELOPE.read_text("utf-8"))
+    envelope = _load_yaml(ENVELOPE)
     found: dict[str, AuditSchema] = {}
     for path in sorted(SCHEMA_DIR.glob("*/v*.yaml")):
-        raw = yaml.safe_load(path.read_text("utf-8"))
+        raw = _load_yaml(path)
         name = str(raw["title"])
         version = str(raw["version"])
         expected_id = f"{ID_PREFIX}{path.parent.name}/{path.stem}"
@@ -104,6 +127,8 @@ def load_schemas() -> SchemaSet:
             raise ValueError(f"{path}: $id must be {expected_id}")
         if snake_name(name) != path.parent.name or path.stem != f"v{version}":
             raise ValueError(f"{path}: title {name} / version {version} do not match the path")
-        schema = EventSchema(_merge(envelope, raw, name))
-        found[name] = AuditSchema(name, version, expected_id, path, schema)
+        merged = _merge(envelope, raw, name)
+        schema = EventSchema(merged)
+        compiled = fastjsonschema.compile(merged)
+        found[name] = AuditSchema(name, version, expected_id, path, schema, compiled)
     return SchemaSet(found)

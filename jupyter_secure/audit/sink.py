@@ -495,6 +495,7 @@ class AuditSink(LoggingConfigurable):
         if not segments:
             fd = self._create_segment(1)
             self._head = _Head(1, fd, 0, 0, genesis_hash(self.trail_id))
+            self._write_checkpoint(self._head)
             return self._head, None
         number, path = segments[-1]
         fd = os.open(path, os.O_RDWR | os.O_APPEND)
@@ -604,10 +605,12 @@ class AuditSink(LoggingConfigurable):
         return self._ckpt
 
     def _write_checkpoint(self, head: _Head) -> None:
-        self._last_checkpoint_mono = time.monotonic()
-        if head.seq == 0:
-            return
+        """Sign the head. An empty trail gets one genesis checkpoint (seq 0) and no more,
+        so that "no checkpoint file" always means someone deleted it."""
         ck = self._sync_checkpoint_head()
+        if head.seq == 0 and ck.n > 0:
+            return
+        self._last_checkpoint_mono = time.monotonic()
         cp = self.signer.sign(
             n=ck.n + 1,
             trail=self.trail_id,

@@ -35,7 +35,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .checkpoints import CHECKPOINT_GENESIS, Checkpoint, line_hash, parse_checkpoint, signature_ok
-from .record import RecordFormatError, genesis_hash, parse_record
+from .record import ParsedRecord, RecordFormatError, genesis_hash, parse_body, parse_record
 from .segments import CHECKPOINTS_FILE, TRAIL_FILE, last_line, list_segments, read_trail_id
 
 __all__ = ["Problem", "VerifyReport", "verify_trail"]
@@ -106,6 +106,8 @@ class _Cursor:
     prev: str
     segment: int
     last_hash: str | None = None
+    file: str = ""
+    number: int = 0
 
 
 class _Verifier:
@@ -191,14 +193,12 @@ class _Verifier:
             lines = data.split(b"\n")
             torn = lines.pop()
             offset = 0
+            cur.file, cur.number = path.name, number
             for lineno, raw in enumerate(lines, 1):
-                line = raw + b"\n"
-                self.check_line(
-                    line, f"{path.name}:{lineno} (offset {offset})", number, offset, cur
-                )
+                self.check_line(raw, lineno, offset, cur)
                 if cur.last_hash is not None and self.report.last_seq in wanted:
                     seen[self.report.last_seq] = cur.last_hash
-                offset += len(line)
+                offset += len(raw) + 1
             if torn:
                 last = index == len(segments) - 1
                 self.problem(
@@ -214,17 +214,37 @@ class _Verifier:
                 self.progress(done_bytes, total_bytes)
         return seen
 
-    def check_line(self, line: bytes, where: str, segment: int, offset: int, cur: _Cursor) -> None:
-        """Check one record against its own hash and against the one before it."""
+    def check_line(self, raw: bytes, lineno: int, offset: int, cur: _Cursor) -> None:
+        """Check one record (``raw``: its line without the newline) against itself and the
+        record before it. The common case does no more than slice, hash and compare."""
         cur.last_hash = None
         try:
-            rec = parse_record(line)
+            rec = parse_body(raw)
         except RecordFormatError as exc:
             self.problem(
-                "malformed", where, f"not an audit record ({exc})", segment=segment, offset=offset
+                "malformed",
+                f"{cur.file}:{lineno} (offset {offset})",
+                f"not an audit record ({exc})",
+                segment=cur.number,
+                offset=offset,
             )
             return
-        at = {"seq": rec.seq, "segment": segment, "offset": offset}
+        if not rec.hash_ok or rec.seq != cur.seq or rec.prev != cur.prev:
+            self.explain(rec, f"{cur.file}:{lineno} (offset {offset})", offset, cur)
+        if _REPAIR_MARK in raw:
+            self.report.notices.append(_describe_repair(raw, rec.seq))
+        cur.prev = rec.hash
+        cur.last_hash = rec.hash
+        if rec.seq >= cur.seq:
+            cur.seq = rec.seq + 1
+        rep = self.report
+        rep.records += 1
+        rep.last_seq = rec.seq
+        rep.last_hash = rec.hash
+
+    def explain(self, rec: ParsedRecord, where: str, offset: int, cur: _Cursor) -> None:
+        """Record what is wrong with a record that failed a check."""
+        at = {"seq": rec.seq, "segment": cur.number, "offset": offset}
         if not rec.hash_ok:
             self.problem(
                 "hash_mismatch",
@@ -243,14 +263,6 @@ class _Verifier:
                 "(inserted, spliced or rewritten)",
                 **at,
             )
-        if _REPAIR_MARK in line:
-            self.report.notices.append(_describe_repair(line, rec.seq))
-        cur.prev = rec.hash
-        cur.last_hash = rec.hash
-        cur.seq = max(cur.seq, rec.seq + 1)
-        self.report.records += 1
-        self.report.last_seq = rec.seq
-        self.report.last_hash = rec.hash
 
     def skip_to_newest(self, segments: list[tuple[int, Path]]) -> _Cursor:
         """Start values for checking only the newest segment: trust the one before it."""
@@ -319,15 +331,22 @@ class _Verifier:
 
     def check_checkpoints(self, checkpoints: list[Checkpoint], seen: Mapping[int, str]) -> None:
         rep = self.report
-        if rep.records and not checkpoints:
+        if rep.segments and not checkpoints:
             self.problem(
                 "no_checkpoint",
                 CHECKPOINTS_FILE,
-                f"{rep.records} records but no signed checkpoint (the checkpoint file is missing)",
+                f"{rep.records} records but no signed checkpoint: every trail starts with a "
+                "genesis checkpoint, so the checkpoint file was removed or emptied",
             )
             return
         for cp in checkpoints:
             where = f"{CHECKPOINTS_FILE}:{cp.n}"
+            if cp.seq == 0:
+                if cp.hash != genesis_hash(rep.trail_id or ""):
+                    self.problem(
+                        "checkpoint_mismatch", where, "the genesis checkpoint is for another trail"
+                    )
+                continue
             if cp.seq <= self.skipped_through:
                 continue
             if cp.seq > rep.last_seq:

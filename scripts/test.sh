@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from nothing: makes .venv if it is missing,
+# installs the package with its test extras, then lint, types and tests.
+# Usage: ./scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+ensure_venv test
+
+echo "==> ruff"
+ruff check .
+ruff format --check .
+echo "==> mypy"
+mypy
+echo "==> generated docs"
+python scripts/gen_config_docs.py --check
+echo "==> pytest"
+exec python -m pytest "$@"

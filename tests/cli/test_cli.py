@@ -1,0 +1,298 @@
+"""`jupyter secure …` as a user runs it: real processes, real state directories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import cli_env, run_cli
+
+from jupyter_secure.cli.app import SecureCommand
+from jupyter_secure.storage.keys import KeyRing
+
+PASSWORD = "S3cret-horse-battery-staple"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    d = tmp_path / "state"
+    r = run_cli(tmp_path, "init", "--state-dir", str(d))
+    assert r.returncode == 0, r.stderr
+    assert "initialised" in r.stdout
+    return d
+
+
+def events(tmp_path: Path, state: Path, *filters: str) -> list[dict]:  # type: ignore[type-arg]
+    r = run_cli(tmp_path, "audit", "query", "--json", "--state-dir", str(state), *filters)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_user_lifecycle_is_audited_as_the_os_user(tmp_path: Path, state: Path) -> None:
+    sd = ("--state-dir", str(state))
+    add = run_cli(
+        tmp_path,
+        "user", "add", "alice", "--role", "data_scientist", "--role", "student",
+        "--group", "ward7", "--password-stdin", *sd,
+        input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    for args in (
+        ("user", "disable", "alice"),
+        ("user", "enable", "alice"),
+        ("user", "set-password", "alice", "--password-stdin"),
+    ):
+        r = run_cli(tmp_path, *args, *sd, input="another-long-password\n")
+        assert r.returncode == 0, r.stderr
+    listed = run_cli(tmp_path, "user", "list", "--json", *sd)
+    [alice] = json.loads(listed.stdout)
+    assert alice["roles"] == ["data_scientist", "student"]
+    assert alice["groups"] == ["ward7"]
+    assert alice["hasPassword"]
+    assert not alice["disabled"]
+    removed = run_cli(tmp_path, "user", "remove", "alice", "--yes", *sd)
+    assert removed.returncode == 0
+    assert json.loads(run_cli(tmp_path, "user", "list", "--json", *sd).stdout) == []
+    names = [e["eventName"] for e in events(tmp_path, state)]
+    assert names == [
+        "StateInitialized",
+        "UserAdded",
+        "UserDisabled",
+        "UserEnabled",
+        "PasswordChanged",
+        "UserRemoved",
+    ]
+    trail = events(tmp_path, state, "--resource", "user:alice")
+    assert {e["userIdentity"]["type"] for e in trail} == {"OSUser"}
+    assert trail[0]["requestParameters"] == {
+        "name": "alice",
+        "roles": ["data_scientist", "student"],
+        "groups": ["ward7"],
+        "passwordSet": True,
+    }
+    assert trail[0]["userAgent"].endswith("(jupyter secure user add)")
+
+
+def test_passwords_never_reach_the_disk_in_clear(tmp_path: Path, state: Path) -> None:
+    r = run_cli(
+        tmp_path,
+        "user", "add", "bob", "--role", "viewer", "--password-stdin", "--state-dir", str(state),
+        input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for path in state.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_refusals_exit_2_name_the_field_write_nothing_and_are_recorded(
+    tmp_path: Path, state: Path
+) -> None:
+    r = run_cli(
+        tmp_path,
+        "user", "add", "bob", "--role", "admn", "--password-stdin", "--state-dir", str(state),
+        input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "jupyter-secure: error: role: unknown role 'admn'; did you mean 'admin'? "
+        "(known: admin, instructor, data_scientist, student, auditor, viewer)"
+    )
+    assert "Traceback" not in r.stderr
+    listed = run_cli(tmp_path, "user", "list", "--json", "--state-dir", str(state))
+    assert json.loads(listed.stdout) == []
+    [failed] = events(tmp_path, state, "--event", "UserAdded")
+    assert failed["errorCode"] == "InvalidInput"
+    assert "unknown role" in failed["errorMessage"]
+    short = run_cli(
+        tmp_path, "user", "add", "bob", "--role", "admin", "--password-stdin",
+        "--state-dir", str(state), input="short\n",
+    )  # fmt: skip
+    assert short.returncode == 2
+    assert "password: must be at least 12 characters" in short.stderr
+    missing = run_cli(tmp_path, "user", "disable", "--state-dir", str(state))
+    assert missing.returncode == 2
+    assert "name: missing (usage: jupyter secure user disable NAME)" in missing.stderr
+    bad_time = run_cli(
+        tmp_path, "audit", "query", "--since", "yesterday", "--state-dir", str(state)
+    )
+    assert bad_time.returncode == 2
+    assert "--since:" in bad_time.stderr
+
+
+def test_key_file_rotation(tmp_path: Path, state: Path) -> None:
+    old = (state / "master.key").read_text()
+    r = run_cli(tmp_path, "keys", "rotate", "--state-dir", str(state))
+    assert r.returncode == 0, r.stderr
+    assert "old keys dropped" in r.stdout
+    new = (state / "master.key").read_text()
+    assert new != old
+    old_key = next(ln for ln in old.splitlines() if not ln.startswith("#"))
+    refused = run_cli(
+        tmp_path,
+        "user",
+        "list",
+        "--state-dir",
+        str(state),
+        env=cli_env(tmp_path, JUPYTER_SECURE_KEY=old_key),
+    )
+    assert refused.returncode == 1
+    assert "wrong key for this state store" in refused.stderr
+    [rotated] = events(tmp_path, state, "--event", "KeysRotated")
+    assert rotated["responseElements"]["oldKeysDropped"] is True
+    assert rotated["responseElements"]["secrets"] >= 1
+
+
+def test_environment_key_rotation(tmp_path: Path) -> None:
+    k1, k2 = KeyRing.generate_key().decode(), KeyRing.generate_key().decode()
+    sd = ("--state-dir", str(tmp_path / "s"))
+    env1 = cli_env(tmp_path, JUPYTER_SECURE_KEY=k1)
+    assert run_cli(tmp_path, "init", *sd, env=env1).returncode == 0
+    assert not (tmp_path / "s" / "master.key").exists(), "an env key is not copied to disk"
+    refused = run_cli(tmp_path, "keys", "rotate", *sd, env=env1)
+    assert refused.returncode == 1
+    assert "keys generate" in refused.stderr
+    both = cli_env(tmp_path, JUPYTER_SECURE_KEY=f"{k2},{k1}")
+    ok = run_cli(tmp_path, "keys", "rotate", *sd, env=both)
+    assert ok.returncode == 0, ok.stderr
+    assert (
+        run_cli(
+            tmp_path, "user", "list", *sd, env=cli_env(tmp_path, JUPYTER_SECURE_KEY=k2)
+        ).returncode
+        == 0
+    )
+    assert run_cli(tmp_path, "user", "list", *sd, env=env1).returncode == 1
+
+
+def test_verify_names_the_first_bad_record(tmp_path: Path, state: Path) -> None:
+    for name in ("u1", "u2"):
+        run_cli(
+            tmp_path,
+            "user",
+            "add",
+            name,
+            "--role",
+            "viewer",
+            "--no-password",
+            "--state-dir",
+            str(state),
+        )
+    ok = run_cli(tmp_path, "audit", "verify", "--state-dir", str(state), "--progress")
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout
+    assert "verify:" in ok.stderr, "progress is shown when asked for"
+    seg = state / "audit" / "segment-00000001.jsonl"
+    seg.write_bytes(seg.read_bytes().replace(b'"name":"u1"', b'"name":"u9"'))
+    bad = run_cli(tmp_path, "audit", "verify", "--state-dir", str(state), "--json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False
+    assert report["problems"][0]["where"].startswith("segment-00000001.jsonl:2 ")
+    assert report["problems"][0]["kind"] == "hash_mismatch"
+    # The trail is broken: commands that would append refuse, naming the problem.
+    refused = run_cli(
+        tmp_path,
+        "user",
+        "add",
+        "u3",
+        "--role",
+        "viewer",
+        "--no-password",
+        "--state-dir",
+        str(state),
+    )
+    assert refused.returncode == 1
+    assert "failed verification" in refused.stderr
+
+
+def test_offline_verification_of_a_copied_trail(tmp_path: Path, state: Path) -> None:
+    pem = run_cli(tmp_path, "audit", "public-key", "--state-dir", str(state))
+    assert pem.stdout.startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "signing.pem").write_text(pem.stdout)
+    copy = tmp_path / "copy"
+    shutil.copytree(state / "audit", copy)
+    args = (
+        "audit",
+        "verify",
+        "--audit-dir",
+        str(copy),
+        "--public-key",
+        str(tmp_path / "signing.pem"),
+    )
+    assert run_cli(tmp_path, *args).returncode == 0
+    (copy / "checkpoints.jsonl").write_text("")
+    assert run_cli(tmp_path, *args).returncode == 1
+
+
+def test_export_is_whole_or_nothing(tmp_path: Path, state: Path) -> None:
+    out = tmp_path / "export.csv"
+    r = run_cli(
+        tmp_path,
+        "audit",
+        "export",
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+        "--state-dir",
+        str(state),
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().startswith("seq,eventTime,eventID")
+    nowhere = tmp_path / "missing-dir" / "x.csv"
+    bad = run_cli(tmp_path, "audit", "export", "--output", str(nowhere), "--state-dir", str(state))
+    assert bad.returncode == 2
+    assert "--output:" in bad.stderr
+    assert not nowhere.parent.exists()
+    jsonl = run_cli(tmp_path, "audit", "export", "--state-dir", str(state))
+    assert [json.loads(x)["eventName"] for x in jsonl.stdout.splitlines()][:2] == [
+        "StateInitialized",
+        "AuditQueried",
+    ]
+
+
+def test_state_dir_from_the_environment(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, JUPYTER_SECURE_STATE_DIR=str(tmp_path / "from-env"))
+    assert run_cli(tmp_path, "init", env=env).returncode == 0
+    assert (tmp_path / "from-env" / "state.db").exists()
+
+
+def test_unknown_flags_and_missing_subcommands_fail(tmp_path: Path) -> None:
+    assert run_cli(tmp_path, "user").returncode == 2
+    assert run_cli(tmp_path, "user", "add", "x", "--rol", "admin").returncode != 0
+
+
+def _subcommands(cls):  # type: ignore[no-untyped-def]
+    subs = getattr(cls, "subcommands", None)
+    return subs if isinstance(subs, dict) else {}
+
+
+def _all_commands(app=SecureCommand, path=()):  # type: ignore[no-untyped-def]
+    for name, (cls, _) in _subcommands(app).items():
+        yield (*path, name), cls
+        yield from _all_commands(cls, (*path, name))
+
+
+@pytest.mark.parametrize(
+    ("path", "cls"),
+    list(_all_commands()),
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
+)
+def test_every_command_explains_itself_with_an_example(path, cls, capsys) -> None:  # type: ignore[no-untyped-def]
+    app = cls()
+    app.print_description()
+    app.print_examples()
+    out = capsys.readouterr().out
+    assert len(cls.description) > 20
+    assert "jupyter secure " + " ".join(path[:1]) in out
+    if not _subcommands(cls):
+        assert "--state-dir" in " ".join(f"--{a}" for a in cls.aliases)
+
+
+def test_help_runs(tmp_path: Path) -> None:
+    r = run_cli(tmp_path, "user", "add", "--help")
+    assert r.returncode == 0
+    assert "--password-stdin" in r.stdout
+    assert "Examples" in r.stdout

@@ -1,0 +1,110 @@
+"""`jupyter secure lab`: the README's first command, end to end, as a real process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import cli_env, run_cli
+
+from jupyter_secure.demo.workspace import prepare
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - localhost test server
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
+    ws = tmp_path / "demo"
+    port = free_port()
+    env = cli_env(tmp_path, JUPYTER_TOKEN="lab-test-token")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_secure.cli", "lab", "--workspace", str(ws),
+         "--port", str(port), "--no-browser", "--rows", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        status = 0
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            try:
+                status, _ = get(f"{base}/api/status?token=lab-test-token")
+            except OSError:
+                status = 0
+            if status == 200:
+                break
+            time.sleep(0.5)
+        assert status == 200
+        assert get(f"{base}/api/status")[0] == 403, "no token, no API"
+        _, body = get(f"{base}/api/contents?token=lab-test-token")
+        names = {item["name"] for item in json.loads(body)["content"]}
+        assert names == {"README.md"}, "the notebook root holds no state"
+        assert get(f"{base}/lab?token=lab-test-token")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=60)
+    assert "demo users" in out
+    state = ws / "state"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    creds = ws / "demo-credentials.txt"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert {line.split("\t")[0] for line in creds.read_text().splitlines()} == {
+        "admin",
+        "dana",
+        "sam",
+    }
+    df = pl.read_parquet(state / "protected" / "datasets" / "patients.parquet")
+    assert df.height == 200
+    users = json.loads(
+        run_cli(tmp_path, "user", "list", "--json", "--state-dir", str(state)).stdout
+    )
+    assert {u["name"]: u["roles"] for u in users} == {
+        "admin": ["admin"],
+        "dana": ["data_scientist"],
+        "sam": ["student"],
+    }
+    query = run_cli(tmp_path, "audit", "query", "--json", "--state-dir", str(state))
+    names = [json.loads(x)["eventName"] for x in query.stdout.splitlines()]
+    assert names[:6] == [
+        "StateInitialized",
+        "UserAdded",
+        "UserAdded",
+        "UserAdded",
+        "DemoWorkspaceCreated",
+        "ServerStarted",
+    ]
+    assert "ServerStopped" in names
+    assert run_cli(tmp_path, "audit", "verify", "--state-dir", str(state)).returncode == 0
+
+
+def test_a_second_run_keeps_users_data_and_passwords(tmp_path: Path) -> None:
+    first = prepare(tmp_path / "ws", rows=10)
+    assert set(first.new_passwords) == {"admin", "dana", "sam"}
+    data = first.dataset.read_bytes()
+    again = prepare(tmp_path / "ws", rows=10)
+    assert again.new_passwords == {}
+    assert again.dataset.read_bytes() == data
+    assert len(first.credentials.read_text().splitlines()) == 3
