@@ -77,6 +77,8 @@ class AuditIndex:
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything enqueued so far is in the table."""
+        if self._thread is None:
+            return
         done = threading.Event()
         self._queue.put([(Receipt(0, "", 0, 0, 0), done)])
         done.wait(timeout)

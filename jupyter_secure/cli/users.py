@@ -107,6 +107,12 @@ class UserList(_UserCommand):
         self.positional()
         with self.state.db.read() as session:
             users = self.directory().list(session)
+        self.record(
+            "UsersListed",
+            request={"format": "json" if self.as_json else "table"},
+            response={"users": len(users)},
+            read_only=True,
+        )
         if self.as_json:
             print(
                 json.dumps(

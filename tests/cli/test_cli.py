@@ -62,7 +62,9 @@ def test_user_lifecycle_is_audited_as_the_os_user(tmp_path: Path, state: Path) -
         "UserDisabled",
         "UserEnabled",
         "PasswordChanged",
+        "UsersListed",
         "UserRemoved",
+        "UsersListed",
     ]
     trail = events(tmp_path, state, "--resource", "user:alice")
     assert {e["userIdentity"]["type"] for e in trail} == {"OSUser"}
