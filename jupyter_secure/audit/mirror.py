@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 class CheckpointMirror(Protocol):
     def describe(self) -> str: ...
     def send(self, line: bytes) -> None: ...
+    def close(self) -> None: ...
 
 
 def mirror_file(directory: Path, trail_id: str) -> Path:
@@ -67,6 +68,9 @@ class DirectoryMirror:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def close(self) -> None:
+        """Nothing stays open between sends."""
 
 
 class SyslogMirror:
@@ -107,6 +111,11 @@ class SyslogMirror:
         )
         handler.emit(record)
 
+    def close(self) -> None:
+        if self._handler is not None:
+            self._handler.close()
+            self._handler = None
+
 
 class HttpMirror:
     """POSTs each checkpoint as JSON to an endpoint (5 s timeout)."""
@@ -129,6 +138,9 @@ class HttpMirror:
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
             if resp.status >= 300:
                 raise OSError(f"HTTP {resp.status}")
+
+    def close(self) -> None:
+        """Each send opens its own connection."""
 
 
 def mirror_from_url(url: str, trail_id: str) -> DirectoryMirror | SyslogMirror | HttpMirror | None:
@@ -185,6 +197,7 @@ class MirrorPump:
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout)
+        self.mirror.close()
 
     def _run(self) -> None:
         while True:
