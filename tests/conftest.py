@@ -18,6 +18,7 @@ from helpers import SECURE_ENV, Trail
 from sqlalchemy import create_engine, text
 
 from jupyter_secure.audit.checkpoints import CheckpointSigner
+from jupyter_secure.storage.database import Database
 
 PG_BASE = os.environ.get(
     "JUPYTER_SECURE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -55,6 +56,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database on each backend."""
+    database = Database(db_url)
+    database.migrate()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

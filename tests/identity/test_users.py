@@ -10,14 +10,6 @@ from jupyter_secure.storage.database import Database
 from jupyter_secure.storage.models import User, UserRole
 
 
-@pytest.fixture
-def db(db_url: str):  # type: ignore[no-untyped-def]
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
-
-
 def test_add_list_disable_enable_remove(db: Database) -> None:
     users = UserDirectory()
     with db.write() as s:

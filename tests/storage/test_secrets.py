@@ -9,14 +9,6 @@ from jupyter_secure.storage.models import Secret
 from jupyter_secure.storage.secrets import SecretStore
 
 
-@pytest.fixture
-def db(db_url: str):  # type: ignore[no-untyped-def]
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
-
-
 def test_secrets_are_encrypted_at_rest(db: Database) -> None:
     store = SecretStore(db, KeyRing([KeyRing.generate_key()]))
     with db.write() as s:
