@@ -12,13 +12,15 @@ same sequences take row or advisory locks.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import InvalidInput
@@ -29,6 +31,7 @@ DB_FILENAME = "state.db"
 _SQLITE_BUSY_MS = 30_000
 # Arbitrary constant naming "jupyter-secure migrations" for pg_advisory_xact_lock.
 _PG_MIGRATION_LOCK = 0x6A_73_65_63
+_LOCKED_RETRIES = 20
 
 
 def sqlite_url(path: Path) -> str:
@@ -101,16 +104,46 @@ class Database:
             yield conn
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration, once even when processes race."""
+        """Bring the schema to the newest migration, once even when processes race.
+
+        SQLite can answer "database is locked" without waiting while another
+        connection is switching a brand-new file to WAL; migrating is
+        idempotent, so that case is retried.
+        """
         from .migrate import upgrade_to_head
 
-        with self.write_connection() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-            upgrade_to_head(conn)
+        for attempt in range(_LOCKED_RETRIES):
+            try:
+                with self.write_connection() as conn:
+                    if self.dialect == "postgresql":
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                        )
+                    upgrade_to_head(conn)
+                return
+            except OperationalError as exc:
+                if not _sqlite_locked(exc) or attempt == _LOCKED_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig)
+
+
+def _set_wal(cur: Any) -> None:
+    """Switch to WAL, retrying the moment when another connection holds the switch lock."""
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:
@@ -121,7 +154,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:
