@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 VerifyMode = Literal["full", "newest"]
 SIGNING_KEY = "audit/signing-key"
+MASKING_KEY = "masking/token-key"
 AUDIT_DIR = "audit"
 _INSTALL_ID = "install_id"
 _TRAIL_ID = "audit_trail_id"
@@ -239,6 +240,14 @@ class SecureState:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def masking_key(self) -> bytes:
+        """The HMAC key of the PII engine's tokens and fakes (256 bits, encrypted at rest).
+
+        One key per store, so a token means the same person in every table and
+        every session; rotating the master key re-encrypts it, it does not change it.
+        """
+        return self.secrets.get_or_create(MASKING_KEY, lambda: os.urandom(32))
 
     def close(self) -> None:
         """Flush the audit trail (final checkpoint) and the index, then let go of the database."""

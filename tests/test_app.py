@@ -231,3 +231,15 @@ def test_refuses_a_trail_cut_short_consistently(tmp_path: Path, state_dir: Path)
     (audit / "checkpoints.jsonl").write_bytes(b"".join(cps))
     code, err = start_server(tmp_path, state_dir)
     assert_refused(code, err, "ends at seq 2 but the database has indexed records up to seq")
+
+
+async def test_the_masking_key_is_stable_and_encrypted(jp_serverapp, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from jupyter_secure.masking import MaskingPolicy
+
+    state = jp_serverapp.web_app.settings["jupyter_secure_state"]
+    key = state.masking_key()
+    assert len(key) == 32
+    assert state.masking_key() == key
+    assert key not in (state_dir / "state.db").read_bytes()
+    role = MaskingPolicy().for_role("data_scientist", key=key)
+    assert role is not None

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every benchmark in bench/ with its peers (installs the [bench] extra:
+# Presidio and scrubadub) and rewrites bench/results/*.md.
+# Usage: ./scripts/bench.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+ensure_venv bench
+quick=()
+if [ "${1:-}" = "--quick" ]; then
+    quick=(--quick)
+fi
+echo "==> audit trail"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/audit_bench.py --events 20000
+else
+    python bench/audit_bench.py
+fi
+echo "==> PII engine"
+python bench/pii_bench.py "${quick[@]}"
