@@ -495,7 +495,7 @@ def _offline_tldextract() -> None:
     """Presidio's e-mail recognizer calls tldextract, which fetches a list by default."""
     import tldextract
 
-    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # type: ignore[assignment]
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 class PresidioPeer(Peer):
@@ -533,8 +533,8 @@ class PresidioPeer(Peer):
 class ScrubadubPeer(Peer):
     def __init__(self) -> None:
         _offline_tldextract()
-        import scrubadub  # type: ignore[import-untyped]
-        import scrubadub.detectors  # type: ignore[import-untyped]
+        import scrubadub
+        import scrubadub.detectors
 
         self.scrubber = scrubadub.Scrubber(locale="en_US")
         self.scrubber.add_detector(scrubadub.detectors.DateOfBirthDetector)
