@@ -103,6 +103,13 @@ class Store:
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return {self.signer.key_id: self.signer.public_key}
 
+    def key_file_inside(self) -> Path | None:
+        """The key file, when it sits inside the state directory (fine for a demo only)."""
+        path = getattr(self.key_source, "path", None)
+        if path is not None and self.directory in Path(path).absolute().parents:
+            return Path(path)
+        return None
+
     @classmethod
     def open(
         cls,
@@ -161,6 +168,7 @@ class Store:
             secret_store.verify_key(session)
             if not secret_store.has_key_check(session):
                 secret_store.write_key_check(session)
+            secret_store.remember_key_id(session)
         signer = CheckpointSigner(
             secret_store.get_or_create(SIGNING_KEY, CheckpointSigner.generate_raw)
         )
@@ -277,9 +285,15 @@ class SecureState:
         verify: VerifyMode = "full",
         parent: Configurable | None = None,
         environ: dict[str, str] | None = None,
+        create: bool = True,
     ) -> SecureState:
-        """Open (creating on first use) the store and its audit trail; refuse when unusable."""
-        store = Store.open(state_dir, db_url=db_url, create=True, parent=parent, environ=environ)
+        """Open the store and its audit trail; refuse when unusable.
+
+        With ``create`` (the server, ``init``, ``lab``) a store that does not
+        exist yet is made; without it (every other admin command) a missing
+        store is a refusal, so a mistyped ``--state-dir`` cannot start a new one.
+        """
+        store = Store.open(state_dir, db_url=db_url, create=create, parent=parent, environ=environ)
         try:
             with _init_lock(store.directory):
                 state = cls._open_trail(store, source, user_agent, verify, parent)
@@ -321,12 +335,13 @@ class SecureState:
         parent: Configurable | None,
     ) -> SecureState:
         sink = AuditSink(store.audit_dir, store.trail_id, store.signer, parent=parent)
+        index = AuditIndex(store.db, store.audit_dir)
         report = None
         if store.trail_created:
-            report = _verify_existing(store, sink, verify)
+            report = _verify_existing(store, sink, index, verify)
         audit = AuditLogger(sink, source=source, user_agent=user_agent, parent=parent)
-        index = AuditIndex(store.db, store.audit_dir)
         sink.on_commit = index.enqueue
+        sink.on_checkpoint = index.note_checkpoint
         sink.open()
         if not store.trail_created:
             _set_meta(store.db, _TRAIL_CREATED, "1")
@@ -410,19 +425,16 @@ def _remember_public_key(db: Database, signer: CheckpointSigner) -> None:
         row = session.get(Meta, _PUBLIC_KEY)
         if row is None:
             session.add(Meta(key=_PUBLIC_KEY, value=pem))
+        elif row.value != pem:
+            raise StartupRefused(
+                "the audit signing key does not match the public key this store recorded: "
+                "the secret store was altered"
+            )
 
 
-def _highest_indexed_seq(db: Database) -> int:
-    """The database's witness of how long the trail was (the index lags, never leads)."""
-    from sqlalchemy import func, select
-
-    from .storage.models import AuditIndexEntry
-
-    with db.read() as session:
-        return int(session.scalar(select(func.max(AuditIndexEntry.seq))) or 0)
-
-
-def _verify_existing(store: Store, sink: AuditSink, mode: VerifyMode) -> VerifyReport:
+def _verify_existing(
+    store: Store, sink: AuditSink, index: AuditIndex, mode: VerifyMode
+) -> VerifyReport:
     """Refuse to append to a trail that is missing or fails verification."""
     from .audit.segments import TRAIL_FILE
 
@@ -436,21 +448,18 @@ def _verify_existing(store: Store, sink: AuditSink, mode: VerifyMode) -> VerifyR
     mirror_lines = (
         read_mirror(mirror.path.parent, trail_id) if isinstance(mirror, DirectoryMirror) else None
     )
+    # The witness first: it only ever lags the files, so reading it before them (while
+    # other processes append) can never make a healthy trail look cut short.
+    witness = index.witness()
     report = verify_trail(
         audit_dir,
         public_keys=store.public_keys,
         expected_trail=trail_id,
         mirror_lines=mirror_lines,
         newest_only=mode == "newest",
+        witness=witness,
     )
     blocking = [p for p in report.problems if p.kind != "torn_tail"]
-    indexed = _highest_indexed_seq(store.db)
-    if not blocking and indexed > report.last_seq:
-        raise StartupRefused(
-            f"the audit trail ends at seq {report.last_seq} but the database has indexed "
-            f"records up to seq {indexed}: the trail was truncated or restored from an older "
-            "backup; restore the audit directory that matches the database"
-        )
     if blocking:
         first = blocking[0]
         more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""

@@ -99,27 +99,30 @@ class CheckpointSigner:
         return Checkpoint(n, trail, seq, hash, time, self.key_id, prev, sig)
 
 
+_INT_FIELDS = ("n", "seq")
+_STR_FIELDS = ("trail", "hash", "time", "key", "prev", "sig")
+
+
 def parse_checkpoint(line: bytes) -> Checkpoint:
-    """Parse one checkpoint line; raises ValueError when it is not one."""
-    data = json.loads(line)
-    if not isinstance(data, dict):
-        raise ValueError("checkpoint is not an object")
+    """Parse one checkpoint line; raises ValueError (only) when it is not one.
+
+    Hostile input — huge numbers, deep nesting, wrong types — is a ValueError
+    too, so that a verifier reports it instead of crashing.
+    """
     try:
-        cp = Checkpoint(
-            n=int(data["n"]),
-            trail=str(data["trail"]),
-            seq=int(data["seq"]),
-            hash=str(data["hash"]),
-            time=str(data["time"]),
-            key=str(data["key"]),
-            prev=str(data["prev"]),
-            sig=str(data["sig"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"checkpoint field missing or wrong: {exc}") from None
-    if set(data) != set(asdict(cp)):
-        raise ValueError("checkpoint has unexpected fields")
-    return cp
+        data = json.loads(line)
+    except (ValueError, RecursionError, OverflowError) as exc:
+        raise ValueError(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or set(data) != set(_INT_FIELDS + _STR_FIELDS):
+        raise ValueError("not a checkpoint object")
+    for name in _INT_FIELDS:
+        value = data[name]
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+            raise ValueError(f"checkpoint field {name!r} is not a count")
+    for name in _STR_FIELDS:
+        if not isinstance(data[name], str) or len(data[name]) > 256:
+            raise ValueError(f"checkpoint field {name!r} is not a short string")
+    return Checkpoint(**{k: data[k] for k in _INT_FIELDS + _STR_FIELDS})
 
 
 def signature_ok(cp: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -> bool:

@@ -29,16 +29,24 @@ from ..storage.database import Database
 from ..storage.models import AuditIndexEntry, AuditIndexResource, Meta
 from .logger import AuditLogger, IndexFields
 from .record import RecordFormatError, parse_record
-from .segments import iter_lines, read_at
+from .segments import iter_lines, read_at, segment_sizes
 from .sink import Receipt
+from .verify import Witness
 
 __all__ = ["AuditIndex", "AuditIntegrityError", "QueryFilter"]
 
 log = logging.getLogger(__name__)
 
 WATERMARK = "audit_index_complete_through"
+CHECKPOINT_WITNESS = "audit_checkpoint_witness"
 _CHUNK = 1000
 _ROWS_PER_STATEMENT = 500
+
+
+@dataclass(frozen=True)
+class _CheckpointSeen:
+    n: int
+    line_hash: str
 
 
 class AuditIntegrityError(SecureError):
@@ -75,6 +83,26 @@ class AuditIndex:
         """Called by the sink after a commit (its ``on_commit``)."""
         self._queue.put(committed)
 
+    def note_checkpoint(self, n: int, line_hash: str) -> None:
+        """Called by the sink after it signs a checkpoint (its ``on_checkpoint``)."""
+        self._queue.put([(Receipt(0, "", 0, 0, 0), _CheckpointSeen(n, line_hash))])
+
+    def witness(self) -> Witness:
+        """The highest indexed record and the last checkpoint the database saw."""
+        with self.db.read() as session:
+            top = session.execute(
+                select(AuditIndexEntry.seq, AuditIndexEntry.hash)
+                .order_by(AuditIndexEntry.seq.desc())
+                .limit(1)
+            ).one_or_none()
+            mark = session.get(Meta, CHECKPOINT_WITNESS)
+            record = (int(top[0]), str(top[1])) if top is not None and top[1] else None
+            checkpoint = None
+            if mark is not None:
+                n, _, digest = mark.value.partition(":")
+                checkpoint = (int(n), digest)
+        return Witness(record=record, checkpoint=checkpoint)
+
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything enqueued so far is in the table."""
         if self._thread is None:
@@ -95,18 +123,35 @@ class AuditIndex:
             if item is None:
                 return
             rows = []
+            seen: _CheckpointSeen | None = None
+            waiters = []
             for receipt, context in item:
                 if isinstance(context, threading.Event):
-                    context.set()
+                    waiters.append(context)
                 elif isinstance(context, IndexFields):
                     rows.append((receipt, context))
-            if rows:
-                try:
+                elif isinstance(context, _CheckpointSeen):
+                    seen = context
+            try:
+                if rows:
                     with self.db.write_connection() as conn:
                         _insert(conn, rows)
-                except Exception:
-                    self.errors += 1
-                    log.exception("audit index insert failed; catch_up will fill the gap")
+                if seen is not None:
+                    self._store_checkpoint_witness(seen)
+            except Exception:
+                self.errors += 1
+                log.exception("audit index update failed; catch_up will fill the gap")
+            for waiter in waiters:
+                waiter.set()
+
+    def _store_checkpoint_witness(self, seen: _CheckpointSeen) -> None:
+        with self.db.write() as session:
+            row = session.get(Meta, CHECKPOINT_WITNESS)
+            value = f"{seen.n}:{seen.line_hash}"
+            if row is None:
+                session.add(Meta(key=CHECKPOINT_WITNESS, value=value))
+            elif int(row.value.partition(":")[0]) < seen.n:
+                row.value = value
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Index every record the table is missing; returns how many were added."""
@@ -125,11 +170,12 @@ class AuditIndex:
                         AuditIndexEntry.segment, AuditIndexEntry.offset, AuditIndexEntry.length
                     ).where(AuditIndexEntry.seq == start_seq)
                 ).one_or_none()
+        limits = segment_sizes(self.directory)
         if start is None:
-            lines = iter_lines(self.directory)
+            lines = iter_lines(self.directory, limits=limits)
         else:
             segment, offset, length = start
-            lines = iter_lines(self.directory, segment, offset + length)
+            lines = iter_lines(self.directory, segment, offset + length, limits=limits)
         before = self.count()
         last = start_seq
         batch: list[tuple[Receipt, IndexFields]] = []
@@ -223,19 +269,21 @@ def _insert(conn: Connection, rows: Sequence[tuple[Receipt, IndexFields]]) -> No
     entries = [
         {
             "seq": r.seq,
-            "event_id": f.event_id,
+            "event_id": f.event_id[:36],
             "event_time_us": f.time_us,
-            "event_name": f.name,
-            "event_source": f.source,
-            "user_name": f.user,
-            "error_code": f.error_code,
+            "event_name": f.name[:100],
+            "event_source": f.source[:100],
+            # The index is for finding records; the record itself keeps the full values.
+            "user_name": f.user[:200] if f.user is not None else None,
+            "error_code": f.error_code[:100] if f.error_code is not None else None,
             "segment": r.segment,
             "offset": r.offset,
             "length": r.length,
+            "hash": r.hash,
         }
         for r, f in rows
     ]
-    resources = [{"seq": r.seq, "resource": res} for r, f in rows for res in set(f.resources)]
+    resources = [{"seq": r.seq, "resource": res[:300]} for r, f in rows for res in set(f.resources)]
     conn.execute(dialect.insert(AuditIndexEntry).values(entries).on_conflict_do_nothing())
     if resources:
         conn.execute(dialect.insert(AuditIndexResource).values(resources).on_conflict_do_nothing())

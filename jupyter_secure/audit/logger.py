@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import getpass
 import hashlib
+import os
+import pwd
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
@@ -58,13 +59,20 @@ class Identity:
 
     @classmethod
     def os_user(cls) -> Identity:
-        """The operating-system account running an admin command."""
-        try:
-            name = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry (containers)
-            import os
+        """The operating-system account running an admin command.
 
-            name = f"uid:{os.getuid()}"
+        From the password database by effective uid, not ``$USER``/``$LOGNAME``
+        (which anyone can set). Under sudo the invoking account is added, as
+        sudo reports it.
+        """
+        uid = os.geteuid()
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:  # no passwd entry (containers)
+            name = f"uid:{uid}"
+        sudo_user = os.environ.get("SUDO_USER")
+        if sudo_user and sudo_user != name:
+            name = f"{name} (sudo by {sudo_user[:64]})"
         return cls("OSUser", name)
 
     def as_dict(self) -> dict[str, Any]:

@@ -52,8 +52,13 @@ class DirectoryMirror:
         return f"directory {self.path.parent}"
 
     def probe(self) -> None:
+        """The directory must already exist: creating it would hide an unmounted volume."""
+        if not self.path.parent.is_dir():
+            raise StartupRefused(
+                f"audit checkpoint mirror directory {self.path.parent} does not exist "
+                "(not mounted?): create it, on storage the state directory's owner cannot rewrite"
+            )
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.close(fd)
         except OSError as exc:

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -60,7 +61,11 @@ from .segments import (
     segment_path,
 )
 
-__all__ = ["AuditSink", "AuditUnavailable", "Receipt", "TailRepair"]
+__all__ = ["RECORDED_SUFFIX", "AuditSink", "AuditUnavailable", "Receipt", "TailRepair"]
+
+#: Appended to a quarantined tail's file name once its AuditTailRepaired record is durable.
+RECORDED_SUFFIX = ".recorded"
+_QUARANTINED = re.compile(r"^segment-([0-9]{8})\.at-([0-9]+)\.[0-9]+\.torn$")
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +202,11 @@ class AuditSink(LoggingConfigurable):
         self.signer = signer
         self.clock = clock
         self.on_commit: Callable[[list[tuple[Receipt, Any]]], None] | None = None
+        #: told (n, line hash) of every checkpoint written, so the database can witness them
+        self.on_checkpoint: Callable[[int, str], None] | None = None
         self.repair_event: Callable[[TailRepair], tuple[Mapping[str, Any], Any]] | None = None
         self.repairs: list[TailRepair] = []
+        self._pending_repairs: list[TailRepair] = []
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._lock_fd = -1
         self._mutex = threading.Lock()
@@ -211,7 +219,13 @@ class AuditSink(LoggingConfigurable):
         self._broken: str | None = None
         self._last_error = ""
         self._mirror: MirrorPump | None = None
-        self.stats = {"events": 0, "batches": 0, "checkpoints": 0, "write_errors": 0}
+        self.stats = {
+            "events": 0,
+            "batches": 0,
+            "checkpoints": 0,
+            "write_errors": 0,
+            "checkpoint_errors": 0,
+        }
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -245,6 +259,12 @@ class AuditSink(LoggingConfigurable):
         if self._thread is not None:
             self._queue.put(_CLOSE)
             self._thread.join(self.append_timeout)
+            if self._thread.is_alive():
+                # Still writing (a stuck disk): closing its descriptors under it could let
+                # it append without the lock or into a reused descriptor. Leave them.
+                self._broken = "the writer did not stop"
+                log.error("audit writer did not stop within %.0f s", self.append_timeout)
+                return
         if self._mirror is not None:
             self._mirror.close()
         if self._head is not None:
@@ -291,17 +311,30 @@ class AuditSink(LoggingConfigurable):
             raise AuditUnavailable("timed out waiting for the audit trail") from None
 
     def checkpoint(self) -> None:
-        """Sign a checkpoint now (used by incident response and tests)."""
+        """Sign a checkpoint now (incident response, tests); raises if it cannot."""
+        if self._closed or self._broken:
+            raise AuditUnavailable(self._broken or "the audit sink is closed")
+        before = self.stats["checkpoints"]
         self._commit_and_notify([], force_checkpoint=True)
+        if self.stats["checkpoints"] == before and self._head is not None and self._head.seq:
+            raise AuditUnavailable(f"could not sign a checkpoint: {self._last_error}")
 
     # -- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # the writer must never die silently
+            self._broken = f"the audit writer stopped: {exc!r}"
+            log.exception("audit writer stopped")
+            self._fail_leftovers()
+
+    def _loop(self) -> None:
         while True:
             item = self._next(self._wait_timeout())
             batch: list[_Pending] = []
             closing = item is _CLOSE
-            if isinstance(item, _Pending):
+            if isinstance(item, _Pending) and item.future.set_running_or_notify_cancel():
                 batch.append(item)
             while len(batch) < self.max_batch:
                 try:
@@ -310,10 +343,10 @@ class AuditSink(LoggingConfigurable):
                     break
                 if more is _CLOSE:
                     closing = True
-                elif isinstance(more, _Pending):
+                elif isinstance(more, _Pending) and more.future.set_running_or_notify_cancel():
                     batch.append(more)
             due = self._checkpoint_due() or (closing and self._unsigned())
-            if batch or due:
+            if batch or due or self._pending_repairs:
                 self._commit_and_notify(batch, force_checkpoint=due)
             if closing:
                 self._fail_leftovers()
@@ -325,7 +358,7 @@ class AuditSink(LoggingConfigurable):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Pending):
+            if isinstance(item, _Pending) and not item.future.done():
                 item.future.set_exception(AuditUnavailable("the audit sink was closed"))
 
     def _next(self, timeout: float) -> object:
@@ -362,7 +395,8 @@ class AuditSink(LoggingConfigurable):
                     p.future.set_exception(error)
             return
         for p, r in zip(batch, receipts, strict=True):
-            p.future.set_result(r)
+            if not p.future.done():
+                p.future.set_result(r)
         committed = extras + [(r, p.context) for p, r in zip(batch, receipts, strict=True)]
         if committed and self.on_commit is not None:
             try:
@@ -385,39 +419,51 @@ class AuditSink(LoggingConfigurable):
     def _commit(
         self, batch: list[_Pending], *, force_checkpoint: bool
     ) -> tuple[list[Receipt], list[tuple[Receipt, Any]]]:
-        """Write ``batch`` (and a repair record, if the tail was torn) under the lock.
+        """Write ``batch`` (after the record of any torn tail cut off) under the lock.
 
-        Returns the batch's receipts and any records the sink added itself,
-        with their index context.
+        Returns the batch's receipts and the records the sink added itself,
+        with their index context. Once the records are durable they stand:
+        a failure to sign a checkpoint or roll the segment afterwards is
+        logged and counted, not reported as a failed append.
         """
         if self._broken:
             raise AuditUnavailable(self._broken)
         with self._locked():
-            head, repair = self._sync_head()
+            head = self._sync_head()
             payloads = [p.payload for p in batch]
-            extra_context: list[Any] = []
-            if repair is not None:
-                self.repairs.append(repair)
-                log.warning(
-                    "audit trail: cut a torn tail of %d bytes off segment %d at offset %d "
-                    "(kept as %s)",
-                    repair.length,
-                    repair.segment,
-                    repair.offset,
-                    repair.quarantine,
-                )
-                if self.repair_event is not None:
-                    event, context = self.repair_event(repair)
-                    payloads.insert(0, json.dumps(event, separators=(",", ":")).encode())
-                    extra_context.append(context)
+            make_event = self.repair_event
+            repairs = list(self._pending_repairs) if make_event is not None else []
+            contexts: list[Any] = []
+            for repair in repairs:
+                event, context = make_event(repair)  # type: ignore[misc]
+                payloads.insert(len(contexts), json.dumps(event, separators=(",", ":")).encode())
+                contexts.append(context)
             receipts = self._write(head, payloads) if payloads else []
-            extras = list(zip(receipts[: len(extra_context)], extra_context, strict=True))
-            receipts = receipts[len(extra_context) :]
-            if force_checkpoint or (payloads and self._checkpoint_due()):
-                self._write_checkpoint(head)
-            if payloads and head.size >= self.segment_max_bytes:
-                self._roll(head)
+            for repair in repairs:
+                self._mark_recorded(repair)
+            extras = list(zip(receipts[: len(contexts)], contexts, strict=True))
+            receipts = receipts[len(contexts) :]
+            try:
+                if force_checkpoint or (payloads and self._checkpoint_due()):
+                    self._write_checkpoint(head)
+                if payloads and head.size >= self.segment_max_bytes:
+                    self._roll(head)
+            except OSError as exc:
+                self.stats["checkpoint_errors"] += 1
+                self._last_error = str(exc)
+                log.error("audit trail: records are durable but signing or rolling failed: %s", exc)
         return receipts, extras
+
+    def _mark_recorded(self, repair: TailRepair) -> None:
+        """The repair's record is durable: rename its quarantine file so no one records it again."""
+        self._pending_repairs = [r for r in self._pending_repairs if r != repair]
+        self.repairs.append(repair)
+        source = self.directory / repair.quarantine
+        try:
+            os.replace(source, source.with_name(source.name + RECORDED_SUFFIX))
+            _fsync_dir(source.parent)
+        except OSError as exc:  # a later writer records it again: a duplicate, not a loss
+            log.error("could not mark %s as recorded: %s", source, exc)
 
     def _write(self, head: _Head, payloads: list[bytes]) -> list[Receipt]:
         parts = []
@@ -478,8 +524,13 @@ class AuditSink(LoggingConfigurable):
                 f"but this state store belongs to trail {self.trail_id}"
             )
 
-    def _sync_head(self) -> tuple[_Head, TailRepair | None]:
-        """The trail's head, re-read from disk when another writer has moved it."""
+    def _sync_head(self) -> _Head:
+        """The trail's head, re-read from disk when another writer has moved it.
+
+        A re-read also cuts off a torn last line (into ``quarantine/``) and picks
+        up quarantined tails whose record was never written; both wait in
+        ``_pending_repairs`` until the next write records them.
+        """
         head = self._head
         if head is not None:
             st = os.fstat(head.fd)
@@ -488,29 +539,61 @@ class AuditSink(LoggingConfigurable):
                 and st.st_nlink > 0
                 and not segment_path(self.directory, head.segment + 1).exists()
             ):
-                return head, None
+                return head
             os.close(head.fd)
             self._head = None
+        self._find_unrecorded_repairs()
         segments = list_segments(self.directory)
         if not segments:
             fd = self._create_segment(1)
             self._head = _Head(1, fd, 0, 0, genesis_hash(self.trail_id))
             self._write_checkpoint(self._head)
-            return self._head, None
+            return self._head
         number, path = segments[-1]
         fd = os.open(path, os.O_RDWR | os.O_APPEND)
         size = os.fstat(fd).st_size
         line, end = last_line(fd, size)
-        repair = None
         if end < size:
             repair = self._quarantine(number, fd, end, size)
+            self._pending_repairs.append(repair)
+            log.warning(
+                "audit trail: cut a torn tail of %d bytes off segment %d at offset %d (kept as %s)",
+                repair.length,
+                repair.segment,
+                repair.offset,
+                repair.quarantine,
+            )
             size = end
         if line is None:
             seq, prev = self._head_before(segments[:-1])
         else:
             seq, prev = self._parse_head(line, number)
         self._head = _Head(number, fd, size, seq, prev)
-        return self._head, repair
+        return self._head
+
+    def _find_unrecorded_repairs(self) -> None:
+        """Quarantined tails another writer cut but did not manage to record."""
+        qdir = self.directory / QUARANTINE_DIR
+        try:
+            names = sorted(os.listdir(qdir))
+        except FileNotFoundError:
+            return
+        known = {r.quarantine for r in self._pending_repairs}
+        for name in names:
+            m = _QUARANTINED.match(name)
+            rel = f"{QUARANTINE_DIR}/{name}"
+            if m is None or rel in known:
+                continue
+            data = (qdir / name).read_bytes()
+            self._pending_repairs.append(
+                TailRepair(
+                    int(m.group(1)),
+                    int(m.group(2)),
+                    len(data),
+                    hashlib.sha256(data).hexdigest(),
+                    rel,
+                )
+            )
 
     def _head_before(self, earlier: list[tuple[int, Path]]) -> tuple[int, str]:
         for number, path in reversed(earlier):
@@ -580,11 +663,18 @@ class AuditSink(LoggingConfigurable):
 
     def _sync_checkpoint_head(self) -> _CheckpointHead:
         ck = self._ckpt
+        path = self.directory / CHECKPOINTS_FILE
         if ck is not None:
-            if os.fstat(ck.fd).st_size == ck.size:
+            st = os.fstat(ck.fd)
+            try:
+                same_file = os.stat(path).st_ino == st.st_ino
+            except FileNotFoundError:
+                same_file = False
+            if st.st_size == ck.size and st.st_nlink > 0 and same_file:
                 return ck
             os.close(ck.fd)
-        fd = os.open(self.directory / CHECKPOINTS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            self._ckpt = None
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         size = os.fstat(fd).st_size
         line, end = last_line(fd, size)
         if end < size:
@@ -608,9 +698,10 @@ class AuditSink(LoggingConfigurable):
         """Sign the head. An empty trail gets one genesis checkpoint (seq 0) and no more,
         so that "no checkpoint file" always means someone deleted it."""
         ck = self._sync_checkpoint_head()
-        if head.seq == 0 and ck.n > 0:
-            return
         self._last_checkpoint_mono = time.monotonic()
+        if head.seq == 0 and ck.n > 0:
+            self._signed_seq = 0
+            return
         cp = self.signer.sign(
             n=ck.n + 1,
             trail=self.trail_id,
@@ -620,7 +711,11 @@ class AuditSink(LoggingConfigurable):
             prev=ck.line_hash,
         )
         line = cp.line()
-        _write_all(ck.fd, line)
+        try:
+            _write_all(ck.fd, line)
+        except OSError:
+            os.ftruncate(ck.fd, ck.size)
+            raise
         try:
             os.fdatasync(ck.fd)
         except OSError as exc:
@@ -629,6 +724,8 @@ class AuditSink(LoggingConfigurable):
         ck.size += len(line)
         ck.n = cp.n
         ck.line_hash = line_hash(line)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(cp.n, ck.line_hash)
         self._signed_seq = head.seq
         self.stats["checkpoints"] += 1
         if self._mirror is not None:

@@ -36,9 +36,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .checkpoints import CHECKPOINT_GENESIS, Checkpoint, line_hash, parse_checkpoint, signature_ok
 from .record import ParsedRecord, RecordFormatError, genesis_hash, parse_body, parse_record
-from .segments import CHECKPOINTS_FILE, TRAIL_FILE, last_line, list_segments, read_trail_id
+from .segments import (
+    CHECKPOINTS_FILE,
+    QUARANTINE_DIR,
+    TRAIL_FILE,
+    Unreadable,
+    last_line,
+    list_segments,
+    read_regular,
+    read_trail_id,
+)
 
-__all__ = ["Problem", "VerifyReport", "verify_trail"]
+__all__ = ["Problem", "VerifyReport", "Witness", "verify_trail"]
 
 _REPAIR_MARK = b'"eventName":"AuditTailRepaired"'
 MAX_PROBLEMS = 100
@@ -57,6 +66,20 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Witness:
+    """What the state database remembers of the trail, to hold the files against.
+
+    ``record`` is the highest (seq, hash) the audit index has seen; ``checkpoint``
+    the number and line hash of the last checkpoint the writers reported. Both
+    lag the files and never lead them, so either being ahead of, or different
+    from, what the files hold means the files were cut or rewritten.
+    """
+
+    record: tuple[int, str] | None = None
+    checkpoint: tuple[int, str] | None = None
 
 
 @dataclass
@@ -114,18 +137,24 @@ class _Verifier:
     def __init__(
         self,
         directory: Path,
+        *,
         keys: Mapping[str, Ed25519PublicKey] | None,
         expected_trail: str | None,
         progress: Callable[[int, int], None] | None,
         newest_only: bool = False,
+        witness: Witness | None = None,
     ) -> None:
         self.newest_only = newest_only
+        self.witness = witness or Witness()
+        self.checkpoint_line_hashes: list[str] = []
+        self.recorded_repairs: set[str] = set()
         self.directory = directory
         self.keys = keys
         self.expected_trail = expected_trail
         self.progress = progress
         self.report = VerifyReport()
         self.skipped_through = 0
+        self.skipped_floor = 0
 
     def problem(
         self,
@@ -143,7 +172,17 @@ class _Verifier:
     def run(self, mirror_lines: Sequence[bytes] | None) -> VerifyReport:
         started = time.perf_counter()
         rep = self.report
-        trail = read_trail_id(self.directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            self.problem(
+                "not_a_directory", str(self.directory), "the audit path is not a directory"
+            )
+            return rep
+        try:
+            trail = read_trail_id(self.directory)
+        except Unreadable as exc:
+            self.problem("trail_missing", TRAIL_FILE, str(exc))
+            rep.seconds = time.perf_counter() - started
+            return rep
         rep.trail_id = trail
         if trail is None:
             if self.directory.is_dir() and not list_segments(self.directory):
@@ -158,10 +197,20 @@ class _Verifier:
                 TRAIL_FILE,
                 f"trail {trail} is not this store's trail {self.expected_trail}",
             )
+        segments = list_segments(self.directory)
+        start = _Cursor(seq=1, prev=genesis_hash(trail), segment=1)
+        if self.newest_only and len(segments) > 1:
+            start = self.skip_to_newest(segments)
+            segments = segments[-1:]
+            self.skipped_floor = self.skipped_through
         checkpoints = self.read_checkpoints(trail)
-        wanted = {cp.seq: cp for cp in checkpoints}
-        seen_hashes = self.scan_segments(trail, wanted)
+        wanted = {cp.seq for cp in checkpoints}
+        if self.witness.record is not None:
+            wanted.add(self.witness.record[0])
+        seen_hashes = self.scan_segments(segments, start, wanted)
         self.check_checkpoints(checkpoints, seen_hashes)
+        self.check_witness(seen_hashes)
+        self.check_quarantine()
         if mirror_lines is not None:
             self.check_mirror(trail, checkpoints, mirror_lines)
         rep.seconds = time.perf_counter() - started
@@ -169,14 +218,11 @@ class _Verifier:
 
     # -- records ------------------------------------------------------------------------------
 
-    def scan_segments(self, trail: str, wanted: Mapping[int, Checkpoint]) -> dict[int, str]:
-        """Walk every record in order; returns the hashes at the checkpointed seqs."""
-        segments = list_segments(self.directory)
-        self.report.segments = len(segments)
-        cur = _Cursor(seq=1, prev=genesis_hash(trail), segment=1)
-        if self.newest_only and len(segments) > 1:
-            cur = self.skip_to_newest(segments)
-            segments = segments[-1:]
+    def scan_segments(
+        self, segments: list[tuple[int, Path]], cur: _Cursor, wanted: set[int]
+    ) -> dict[int, str]:
+        """Walk the records in order; returns the hashes at the seqs in ``wanted``."""
+        self.report.segments = len(list_segments(self.directory))
         total_bytes = sum(p.stat().st_size for _, p in segments)
         done_bytes = 0
         seen: dict[int, str] = {}
@@ -189,7 +235,11 @@ class _Verifier:
                 )
                 self.problem("segment_missing", path.name, f"{missing} missing before this one")
             cur.segment = number + 1
-            data = path.read_bytes()
+            try:
+                data = read_regular(path)
+            except Unreadable as exc:
+                self.problem("malformed", path.name, str(exc), segment=number)
+                continue
             lines = data.split(b"\n")
             torn = lines.pop()
             offset = 0
@@ -199,7 +249,12 @@ class _Verifier:
                 if cur.last_hash is not None and self.report.last_seq in wanted:
                     seen[self.report.last_seq] = cur.last_hash
                 offset += len(raw) + 1
-            if torn:
+            if torn and index == len(segments) - 1 and _still_growing(path, len(data)):
+                self.report.notices.append(
+                    f"{path.name}: a writer was appending while this ran; the records it "
+                    "added after the read were not checked"
+                )
+            elif torn:
                 last = index == len(segments) - 1
                 self.problem(
                     "torn_tail" if last else "malformed",
@@ -231,8 +286,11 @@ class _Verifier:
             return
         if not rec.hash_ok or rec.seq != cur.seq or rec.prev != cur.prev:
             self.explain(rec, f"{cur.file}:{lineno} (offset {offset})", offset, cur)
-        if _REPAIR_MARK in raw:
-            self.report.notices.append(_describe_repair(raw, rec.seq))
+        if rec.hash_ok and _REPAIR_MARK in raw:
+            notice, quarantine = _describe_repair(raw, rec.seq)
+            self.report.notices.append(notice)
+            if quarantine:
+                self.recorded_repairs.add(quarantine)
         cur.prev = rec.hash
         cur.last_hash = rec.hash
         if rec.seq >= cur.seq:
@@ -280,15 +338,19 @@ class _Verifier:
             self.problem("malformed", path.name, "the last record is not an audit record")
             return _Cursor(1, "", number + 1)
         self.skipped_through = rec.seq
+        self.report.last_seq, self.report.last_hash = rec.seq, rec.hash
         return _Cursor(rec.seq + 1, rec.hash, number + 1)
 
     # -- checkpoints --------------------------------------------------------------------------
 
     def read_checkpoints(self, trail: str) -> list[Checkpoint]:
         path = self.directory / CHECKPOINTS_FILE
+        if not path.exists() and not path.is_symlink():
+            return []
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+            data = read_regular(path)
+        except Unreadable as exc:
+            self.problem("checkpoint_malformed", CHECKPOINTS_FILE, str(exc))
             return []
         lines = data.split(b"\n")
         torn = lines.pop()
@@ -301,7 +363,7 @@ class _Verifier:
             except ValueError as exc:
                 self.problem("checkpoint_malformed", where, f"not a checkpoint ({exc})")
                 continue
-            if self.keys is not None and not signature_ok(cp, self.keys):
+            if self.keys is not None and self.signature_due(cp) and not signature_ok(cp, self.keys):
                 self.problem(
                     "checkpoint_signature",
                     where,
@@ -319,6 +381,7 @@ class _Verifier:
                     f"checkpoint {cp.n} does not follow the one before it (removed or reordered)",
                 )
             prev = line_hash(raw)
+            self.checkpoint_line_hashes.append(prev)
             out.append(cp)
         if torn:
             self.report.notices.append(
@@ -328,6 +391,69 @@ class _Verifier:
             self.report.notices.append("no public key given: checkpoint signatures not checked")
         self.report.checkpoints = len(out)
         return out
+
+    def signature_due(self, cp: Checkpoint) -> bool:
+        """Newest-only checks skip signatures of checkpoints inside the segments it skips."""
+        return not self.newest_only or cp.seq >= self.skipped_floor
+
+    def check_witness(self, seen: Mapping[int, str]) -> None:
+        """Hold the files against what the database saw them hold."""
+        rep = self.report
+        if self.witness.record is not None:
+            seq, digest = self.witness.record
+            if seq > rep.last_seq:
+                self.problem(
+                    "truncated",
+                    "database",
+                    f"the database indexed record seq {seq}, but the trail ends at seq "
+                    f"{rep.last_seq}: records were cut off (or the trail restored from an "
+                    "older backup)",
+                    seq=seq,
+                )
+            elif seq > self.skipped_through and seen.get(seq) != digest:
+                self.problem(
+                    "witness_mismatch",
+                    "database",
+                    f"record seq {seq} is not the record the database indexed: the trail was "
+                    "rewritten",
+                    seq=seq,
+                )
+        if self.witness.checkpoint is not None:
+            n, digest = self.witness.checkpoint
+            hashes = self.checkpoint_line_hashes
+            if n > len(hashes):
+                self.problem(
+                    "checkpoint_witness",
+                    CHECKPOINTS_FILE,
+                    f"the database saw checkpoint {n}, but the file ends at checkpoint "
+                    f"{len(hashes)}: checkpoints were cut off",
+                )
+            elif hashes[n - 1] != digest:
+                self.problem(
+                    "checkpoint_witness",
+                    CHECKPOINTS_FILE,
+                    f"checkpoint {n} is not the one the database saw: checkpoints were rewritten",
+                )
+
+    def check_quarantine(self) -> None:
+        """A tail cut off without its AuditTailRepaired record is an unexplained cut."""
+        qdir = self.directory / QUARANTINE_DIR
+        try:
+            names = sorted(os.listdir(qdir))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            if not name.endswith(".torn"):
+                continue
+            rel = f"{QUARANTINE_DIR}/{name}"
+            if rel in self.recorded_repairs:
+                self.report.notices.append(f"{rel}: recorded; its file was not yet marked so")
+            else:
+                self.problem(
+                    "unrecorded_repair",
+                    rel,
+                    "a torn tail was cut off the trail but no AuditTailRepaired record says so",
+                )
 
     def check_checkpoints(self, checkpoints: list[Checkpoint], seen: Mapping[int, str]) -> None:
         rep = self.report
@@ -386,7 +512,13 @@ class _Verifier:
             if cp.trail == trail and (self.keys is None or signature_ok(cp, self.keys)):
                 mirrored.append(cp)
         if not mirrored:
-            self.report.notices.append("the mirror holds no checkpoint of this trail")
+            if checkpoints:
+                self.problem(
+                    "mirror_empty",
+                    "mirror",
+                    "the mirror holds no checkpoint of this trail (missing, unmounted or wrong "
+                    "directory): truncation cannot be checked",
+                )
             return
         newest = max(mirrored, key=lambda cp: cp.n)
         local = {cp.n: cp for cp in checkpoints}
@@ -410,6 +542,14 @@ class _Verifier:
             self.report.notices.append(f"mirror agrees up to checkpoint {newest.n}")
 
 
+def _still_growing(path: Path, size_read: int) -> bool:
+    """A live writer's unfinished line, not a crash: the file has moved on since it was read."""
+    try:
+        return os.stat(path).st_size != size_read
+    except OSError:
+        return False
+
+
 def _classify_seq(found: int, expected: int) -> tuple[str, str]:
     if found < expected - 1:
         return "seq_order", f"record seq {found} appears after seq {expected - 1}: out of order"
@@ -422,15 +562,20 @@ def _classify_seq(found: int, expected: int) -> tuple[str, str]:
     )
 
 
-def _describe_repair(line: bytes, seq: int) -> str:
+def _describe_repair(line: bytes, seq: int) -> tuple[str, str | None]:
+    """A notice for an AuditTailRepaired record, and the quarantine file it names."""
     try:
-        params = json.loads(line).get("requestParameters") or {}
-    except ValueError:
-        params = {}
-    return (
+        params = json.loads(line).get("requestParameters")
+    except (ValueError, RecursionError, AttributeError):
+        params = None
+    if not isinstance(params, dict):
+        return f"seq {seq}: a torn-tail repair record without readable details", None
+    quarantine = params.get("quarantine")
+    notice = (
         f"seq {seq}: a torn tail was cut off segment {params.get('segment')} at offset "
-        f"{params.get('offset')} ({params.get('length')} bytes, kept as {params.get('quarantine')})"
+        f"{params.get('offset')} ({params.get('length')} bytes, kept as {quarantine})"
     )
+    return notice, quarantine if isinstance(quarantine, str) else None
 
 
 def verify_trail(
@@ -441,6 +586,7 @@ def verify_trail(
     mirror_lines: Sequence[bytes] | None = None,
     progress: Callable[[int, int], None] | None = None,
     newest_only: bool = False,
+    witness: Witness | None = None,
 ) -> VerifyReport:
     """Verify every segment and checkpoint in ``directory``.
 
@@ -449,5 +595,12 @@ def verify_trail(
     the newest segment (trusting the last record before it) and every
     checkpoint signature: the quick check short-lived commands run.
     """
-    verifier = _Verifier(directory, public_keys, expected_trail, progress, newest_only)
+    verifier = _Verifier(
+        directory,
+        keys=public_keys,
+        expected_trail=expected_trail,
+        progress=progress,
+        newest_only=newest_only,
+        witness=witness,
+    )
     return verifier.run(mirror_lines)

@@ -72,8 +72,11 @@ class StateCommand(JupyterApp):
     aliases = state_aliases
     flags = state_flags
     classes = [MasterKey, AuditSink, AuditLogger, PasswordPolicy]
-    #: How much of the trail to check before acting ("full" for `audit verify`).
+    #: How much of the trail to check before acting (the newest segment: quick; `audit
+    #: verify` reads everything itself).
     verify_mode: ClassVar[VerifyMode] = "newest"
+    #: Whether this command may create a state store that does not exist yet.
+    creates_store: ClassVar[bool] = False
 
     state_dir = Unicode(
         "",
@@ -125,6 +128,7 @@ class StateCommand(JupyterApp):
                 identity=Identity.os_user(),
                 verify=self.verify_mode,
                 parent=self,
+                create=self.creates_store,
             )
         return self._state
 

@@ -25,6 +25,7 @@ class InitCommand(StateCommand):
     JUPYTER_SECURE_KEY=$(jupyter secure keys generate) jupyter secure init --state-dir /srv/secure
     jupyter secure init --db-url postgresql+psycopg://jsecure@db/jsecure
     """
+    creates_store = True
 
     def run(self) -> None:
         self.positional()
@@ -35,6 +36,14 @@ class InitCommand(StateCommand):
         key_id = state.secrets.ring.fingerprint
         print(f"  master key:  {state.key_source.describe()} (key id {key_id})")
         print(f"  audit trail: {state.trail_id}, signing key {state.signer.key_id}")
+        beside = state.store.key_file_inside()
+        if beside is not None:
+            print(
+                f"warning: the key file {beside} is inside the state directory; outside a demo "
+                "keep the key in $JUPYTER_SECURE_KEY, the OS keyring or MasterKey.key_file "
+                "elsewhere",
+                file=sys.stderr,
+            )
 
 
 class LabCommand(StateCommand):

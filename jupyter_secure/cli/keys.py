@@ -32,20 +32,34 @@ class KeysRotate(StateCommand):
         state = self.state
         source = state.key_source
         old = state.secrets.ring
+        with state.db.read() as session:
+            current = state.secrets.store_key_id(session)
         if source.writable:
             ring = KeyRing([KeyRing.generate_key(), *old.keys])
             source.store(ring.keys)
-        elif len(old.keys) > 1:
+        elif len(old.keys) > 1 and old.fingerprint != current:
             ring = old
         else:
             raise CommandError(
                 f"the master key comes from {source.describe()}, which this command cannot "
-                "change. Generate a key with `jupyter secure keys generate`, set the variable "
-                "to NEW,OLD and run this command again."
+                f"change, and the store is already encrypted under its first key (id "
+                f"{old.fingerprint}). Generate a key with `jupyter secure keys generate`, set "
+                "the variable to NEW,OLD (new first) and run this command again."
             )
+        try:
+            count = self.reencrypt(ring)
+        except BaseException:
+            if source.writable:  # put the ring back as it was: nothing was re-encrypted
+                source.store(old.keys)
+            raise
+        self.finish(ring, count)
+
+    def reencrypt(self, ring: KeyRing) -> int:
+        state = self.state
+        old = state.secrets.ring
         with self.audited_change(
             "KeysRotated",
-            request={"keySource": source.kind},
+            request={"keySource": state.key_source.kind},
             resources=[Resource("key", "master")],
         ) as (session, response):
             count = state.secrets.reencrypt_all(session, ring)
@@ -53,16 +67,22 @@ class KeysRotate(StateCommand):
                 secrets=count,
                 oldKeyIds=[key_fingerprint(k) for k in old.keys],
                 newKeyId=ring.fingerprint,
-                oldKeysDropped=source.writable,
+                oldKeysDropped=state.key_source.writable,
             )
+        return count
+
+    def finish(self, ring: KeyRing, count: int) -> None:
+        state = self.state
+        source = state.key_source
         state.store.secrets = SecretStore(state.db, ring)
         if source.writable:
             source.store(ring.keys[:1])
             print(f"re-encrypted {count} secrets under key {ring.fingerprint}; old keys dropped")
         else:
+            others = ", ".join(key_fingerprint(k) for k in ring.keys[1:])
             print(
-                f"re-encrypted {count} secrets under key {ring.fingerprint}; remove the old keys "
-                f"from {source.describe()} now"
+                f"re-encrypted {count} secrets under key {ring.fingerprint} (the first key); "
+                f"remove the keys after it (ids {others}) from {source.describe()} now"
             )
 
 

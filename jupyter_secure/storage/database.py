@@ -45,8 +45,10 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         try:
             parsed = make_url(url)
-        except ArgumentError:
-            raise InvalidInput("db_url", f"not a database URL: {url!r}") from None
+            parsed.port  # noqa: B018 - parses the port now, so a bad one is refused here
+        except (ArgumentError, ValueError):
+            # Never echo the URL: it may carry a password.
+            raise InvalidInput("db_url", "not a database URL (dialect://user@host/db)") from None
         backend = parsed.get_backend_name()
         if backend not in {"sqlite", "postgresql"}:
             raise InvalidInput(

@@ -96,6 +96,16 @@ class KeyRing:
     def serialize(self) -> str:
         return ",".join(k.decode("ascii") for k in self.keys)
 
+    def key_id_for(self, token: bytes) -> str | None:
+        """The fingerprint of the key in this ring that decrypts ``token``, if any."""
+        for key in self.keys:
+            try:
+                Fernet(key).decrypt(token)
+            except InvalidToken:
+                continue
+            return key_fingerprint(key)
+        return None
+
 
 def key_fingerprint(key: bytes) -> str:
     return hashlib.sha256(b"jupyter-secure key id\0" + key).hexdigest()[:16]

@@ -16,12 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .database import Database
-from .keys import KeyRing, check_token
+from .keys import KeyRing, WrongKey, check_token
 from .models import Meta, Secret, utcnow
 
-__all__ = ["KEY_CHECK", "SecretStore"]
+__all__ = ["KEY_CHECK", "KEY_ID", "SecretStore"]
 
 KEY_CHECK = "key_check"
+#: Fingerprint of the key every secret is (to be) encrypted under; set by init and rotation.
+KEY_ID = "master_key_id"
 _KEY_CHECK_PLAINTEXT = b"jupyter-secure key check v1"
 
 
@@ -51,12 +53,47 @@ class SecretStore:
         return session.get(Meta, KEY_CHECK) is not None
 
     def write_key_check(self, session: Session) -> None:
+        """Encrypt the key check under the first key and name that key as the store's."""
         token = self.ring.encrypt(_KEY_CHECK_PLAINTEXT).decode("ascii")
-        row = session.get(Meta, KEY_CHECK)
-        if row is None:
-            session.add(Meta(key=KEY_CHECK, value=token))
-        else:
-            row.value = token
+        for key, value in ((KEY_CHECK, token), (KEY_ID, self.ring.fingerprint)):
+            row = session.get(Meta, key)
+            if row is None:
+                session.add(Meta(key=key, value=value))
+            else:
+                row.value = value
+
+    def store_key_id(self, session: Session) -> str | None:
+        row = session.get(Meta, KEY_ID)
+        return row.value if row is not None else None
+
+    def remember_key_id(self, session: Session) -> None:
+        """For stores made before the key id was kept: name the key the key check is under."""
+        if self.store_key_id(session) is not None:
+            return
+        check = session.get(Meta, KEY_CHECK)
+        key_id = self.ring.key_id_for(check.value.encode("ascii")) if check else None
+        if key_id is not None:
+            session.add(Meta(key=KEY_ID, value=key_id))
+
+    def _encrypting_ring(self, session: Session) -> KeyRing:
+        """The ring to encrypt with: its first key must be the store's current key.
+
+        After `keys rotate` in another process this process's ring is stale;
+        encrypting with it would write a secret under a key about to be dropped.
+        Reload once; if the ring is still not the store's, refuse.
+        """
+        wanted = self.store_key_id(session)
+        if wanted is None or wanted == self.ring.fingerprint:
+            return self.ring
+        fresh = self._reload() if self._reload is not None else None
+        if fresh is not None and fresh.fingerprint == wanted:
+            self.ring = fresh
+            return fresh
+        raise WrongKey(
+            f"this process's master key ring (key id {self.ring.fingerprint}) is not the "
+            f"store's current key (id {wanted}): it was rotated elsewhere; restart with the "
+            "current key (or run `jupyter secure keys rotate` if a new key was put first)"
+        )
 
     def verify_key(self, session: Session) -> None:
         """Refuse (WrongKey) unless the ring decrypts this store's key check."""
@@ -70,7 +107,7 @@ class SecretStore:
     # -- secrets ---------------------------------------------------------------------------
 
     def put(self, session: Session, name: str, value: bytes) -> None:
-        token = self.ring.encrypt(value)
+        token = self._encrypting_ring(session).encrypt(value)
         row = session.get(Secret, name)
         now = utcnow()
         if row is None:

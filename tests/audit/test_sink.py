@@ -114,6 +114,7 @@ def test_a_second_writer_continues_the_chain(trail, signer) -> None:  # type: ig
 
 def test_checkpoint_copies_go_to_the_mirror(make_trail, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     mirror = tmp_path / "offsite"
+    mirror.mkdir()
     t = make_trail(checkpoint_mirror=str(mirror))
     t.add(3)
     t.close()
@@ -192,3 +193,75 @@ def test_files_are_private(trail) -> None:  # type: ignore[no-untyped-def]
     assert os.stat(trail.directory).st_mode & 0o777 == 0o700
     for p in trail.directory.iterdir():
         assert p.stat().st_mode & 0o077 == 0, p
+
+
+def test_a_cancelled_caller_does_not_stop_the_writer(trail) -> None:  # type: ignore[no-untyped-def]
+    futures = [
+        trail.logger.submit("UserEnabled", identity=Identity.system(), request={"name": f"c{i}"})
+        for i in range(200)
+    ]
+    cancelled = sum(f.cancel() for f in futures[::2])
+    trail.add(1)  # would time out if the writer had died
+    assert trail.sink._thread.is_alive()
+    assert trail.sink.broken is None
+    trail.close()
+    report = verify_trail(trail.directory, public_keys=trail.keys)
+    assert report.ok
+    assert report.records == 201 - cancelled
+
+
+def test_a_checkpoint_file_replaced_under_a_running_writer(trail) -> None:  # type: ignore[no-untyped-def]
+    trail.add(2)
+    trail.sink.checkpoint()
+    path = trail.directory / "checkpoints.jsonl"
+    copy = trail.directory / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)  # the writer's descriptor now points at an unlinked file
+    before = len(path.read_bytes().splitlines())
+    trail.add(2)
+    trail.sink.checkpoint()
+    assert len(path.read_bytes().splitlines()) > before, "the writer follows the visible file"
+
+
+def test_checkpoint_reports_a_closed_sink(make_trail) -> None:  # type: ignore[no-untyped-def]
+    t = make_trail()
+    t.add(1)
+    t.close()
+    with pytest.raises(AuditUnavailable):
+        t.sink.checkpoint()
+
+
+def test_an_empty_trail_does_not_spin(tmp_path: Path, signer) -> None:  # type: ignore[no-untyped-def]
+    sink = AuditSink(tmp_path / "audit", "trail-empty", signer)
+    sink.open()
+    try:
+        cpu = time.process_time()
+        time.sleep(1.0)
+        assert time.process_time() - cpu < 0.5
+    finally:
+        sink.close()
+
+
+def test_a_repair_whose_record_was_never_written_is_found_and_recorded(make_trail) -> None:  # type: ignore[no-untyped-def]
+    t = make_trail()
+    t.add(2)
+    t.close()
+    seg = t.directory / "segment-00000001.jsonl"
+    with seg.open("ab") as f:
+        f.write(b'{"seq":3,"prev":"torn')
+    broken = AuditSink(t.directory, t.trail_id, t.signer)
+
+    def failing(repair):  # type: ignore[no-untyped-def]
+        raise OSError("disk full while recording the repair")
+
+    broken.repair_event = failing
+    with pytest.raises(StartupRefused):
+        broken.open()
+    report = verify_trail(t.directory, public_keys=t.keys)
+    assert [p.kind for p in report.problems] == ["unrecorded_repair"]
+    t2 = make_trail()  # a healthy writer records what the other could not
+    t2.close()
+    after = verify_trail(t.directory, public_keys=t.keys)
+    assert after.ok, after.problems
+    assert any("torn tail was cut off segment 1" in n for n in after.notices)
+    assert [p.name.endswith(".recorded") for p in (t.directory / "quarantine").iterdir()] == [True]

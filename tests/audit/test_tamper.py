@@ -225,6 +225,7 @@ def test_torn_last_line_is_reported_precisely(built) -> None:  # type: ignore[no
 
 def test_truncation_past_the_mirror(make_trail, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     mirror = tmp_path / "offsite"
+    mirror.mkdir()
     t = make_trail(segment_max_bytes=2500, checkpoint_mirror=str(mirror), checkpoint_interval=0.0)
     for _ in range(5):
         t.add(4)

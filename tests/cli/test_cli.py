@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -298,3 +299,49 @@ def test_help_runs(tmp_path: Path) -> None:
     assert r.returncode == 0
     assert "--password-stdin" in r.stdout
     assert "Examples" in r.stdout
+
+
+def test_a_mistyped_state_dir_is_not_a_new_store(tmp_path: Path, state: Path) -> None:
+    typo = tmp_path / "stat"
+    r = run_cli(
+        tmp_path, "user", "add", "eve", "--role", "admin", "--no-password", "--state-dir", str(typo)
+    )
+    assert r.returncode == 1
+    assert "no state store" in r.stderr
+    assert not (typo / "state.db").exists()
+    assert not (typo / "master.key").exists()
+
+
+def test_the_recorded_admin_is_the_real_account(tmp_path: Path, state: Path) -> None:
+    import pwd
+
+    env = cli_env(tmp_path, LOGNAME="alice", USER="alice")
+    r = run_cli(
+        tmp_path,
+        "user",
+        "add",
+        "zoe",
+        "--role",
+        "viewer",
+        "--no-password",
+        "--state-dir",
+        str(state),
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    [added] = events(tmp_path, state, "--event", "UserAdded")
+    assert added["userIdentity"]["name"].startswith(pwd.getpwuid(os.geteuid()).pw_name)
+    assert "alice" not in added["userIdentity"]["name"]
+
+
+def test_env_rotation_refuses_when_the_first_key_is_already_current(tmp_path: Path) -> None:
+    k1, k2 = KeyRing.generate_key().decode(), KeyRing.generate_key().decode()
+    sd = ("--state-dir", str(tmp_path / "s"))
+    assert (
+        run_cli(tmp_path, "init", *sd, env=cli_env(tmp_path, JUPYTER_SECURE_KEY=k1)).returncode == 0
+    )
+    wrong_order = run_cli(
+        tmp_path, "keys", "rotate", *sd, env=cli_env(tmp_path, JUPYTER_SECURE_KEY=f"{k1},{k2}")
+    )
+    assert wrong_order.returncode == 1
+    assert "new first" in wrong_order.stderr

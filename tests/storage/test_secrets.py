@@ -92,3 +92,22 @@ def test_get_or_create_creates_once(db: Database) -> None:
     assert store.get_or_create("k", factory) == b"generated"
     assert store.get_or_create("k", factory) == b"generated"
     assert len(calls) == 1
+
+
+def test_a_stale_ring_never_encrypts_under_a_key_about_to_be_dropped(db: Database) -> None:
+    """Process A keeps the old ring in memory while process B rotates the key."""
+    old = KeyRing([KeyRing.generate_key()])
+    new = KeyRing([KeyRing.generate_key(), *old.keys])
+    with db.write() as s:
+        SecretStore(db, old).write_key_check(s)
+    stale = SecretStore(db, old)  # no way to reload: the admin has not restarted it
+    with db.write() as s:
+        SecretStore(db, old).reencrypt_all(s, new)
+    with pytest.raises(WrongKey, match="rotated elsewhere"), db.write() as s:
+        stale.put(s, "masking/token-key", b"k" * 32)
+    current = {"ring": KeyRing(new.keys[:1])}
+    reloading = SecretStore(db, old, reload=lambda: current["ring"])
+    with db.write() as s:
+        reloading.put(s, "masking/token-key", b"k" * 32)
+    with db.read() as s:
+        assert SecretStore(db, KeyRing(new.keys[:1])).get(s, "masking/token-key") == b"k" * 32
