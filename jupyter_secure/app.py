@@ -6,6 +6,12 @@ server in the environment by ``jupyter-config/server-config/jupyter_secure.json`
 (installed to ``etc/jupyter/jupyter_server_config.d``), which also sets
 ``reraise_server_extension_failures`` and turns off unauthenticated access.
 
+At link time it installs its own identity provider (sign-in with a second
+factor; no Jupyter token), authorizer (API tokens bounded by their scopes)
+and kernel manager (kernels know their owner), and refuses to start when the
+configuration names a different one: a foreign identity provider would skip
+the second factor without anyone noticing.
+
 It fails closed: when the state store, the master key or the audit sink is
 unusable the server logs one line saying why and exits non-zero. The exit is
 a ``SystemExit`` raised from the extension's initialisation, which
@@ -18,7 +24,7 @@ from __future__ import annotations
 import atexit
 import os
 import time
-from typing import cast
+from typing import NoReturn, cast
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
@@ -28,7 +34,13 @@ from ._version import __version__
 from .audit.logger import AuditLogger, Identity, Resource
 from .audit.sink import AuditSink
 from .errors import StartupRefused
+from .handlers.authorizer import SecureAuthorizer
+from .handlers.base import SIGNIN_SETTING
+from .handlers.identity_provider import SecureIdentityProvider
+from .handlers.kernels import SecureKernelManager, SessionEnforcer
 from .identity.passwords import PasswordPolicy
+from .identity.signin import SignIn, SignInPolicy
+from .policy.scopes import SCOPES
 from .state import SecureState, VerifyMode
 from .storage.keys import MasterKey
 from .storage.paths import default_state_dir
@@ -53,7 +65,15 @@ class SecureApp(ExtensionApp):
         AuditLogger,
         MasterKey,
         PasswordPolicy,
+        SignInPolicy,
     ]
+
+    #: ServerApp traits this extension must own, and the class each must be (or extend).
+    owned_server_classes = {
+        "identity_provider_class": SecureIdentityProvider,
+        "authorizer_class": SecureAuthorizer,
+        "kernel_manager_class": SecureKernelManager,
+    }
 
     state_dir = Unicode(
         help="""Directory holding the database (SQLite by default), the audit
@@ -86,25 +106,79 @@ class SecureApp(ExtensionApp):
     def _config_file_name_default(self) -> str:
         return "jupyter_secure_config"
 
+    def _link_jupyter_server_extension(self, serverapp: ServerApp) -> None:
+        """Install our identity provider, authorizer and kernel manager, or refuse."""
+        super()._link_jupyter_server_extension(serverapp)
+        configured = serverapp.config.get("ServerApp", {})
+        from jupyter_server.gateway.gateway_client import GatewayClient
+
+        if GatewayClient.instance(parent=serverapp).gateway_enabled:
+            self._refuse("kernel gateways are not supported: kernels must run on this server")
+        for trait, ours in self.owned_server_classes.items():
+            chosen = configured.get(trait)
+            if chosen is not None:
+                chosen_cls = getattr(serverapp, trait)
+                if not (isinstance(chosen_cls, type) and issubclass(chosen_cls, ours)):
+                    self._refuse(
+                        f"ServerApp.{trait} is set to {chosen!r}; jupyter-secure needs "
+                        f"{ours.__module__}.{ours.__name__} (or a subclass): remove that setting"
+                    )
+            else:
+                setattr(serverapp, trait, ours)
+
+    def _refuse(self, reason: object) -> NoReturn:
+        self.log.critical("jupyter-secure refused to start: %s", reason)
+        raise SystemExit(EXIT_REFUSED)
+
     def initialize_settings(self) -> None:
-        """Open the state store and record the start, or exit with one clear line."""
+        """Open the state store and record the start, or exit with one clear line.
+
+        Any failure here — not only the refusals the rooms raise on purpose — stops
+        the server: with ``reraise_server_extension_failures`` off, jupyter_server
+        would otherwise log it and serve without sign-in or audit.
+        """
         self._started_at = time.monotonic()
         try:
-            self.state = SecureState.open(
-                self.state_dir,
-                db_url=self.db_url,
-                source="server",
-                user_agent=f"jupyter-secure/{__version__} (server)",
-                verify=cast(VerifyMode, self.verify_on_start),
-                parent=self,
-            )
+            self._check_root_dir()
+            self._start()
+        except SystemExit:
+            raise
         except StartupRefused as exc:
-            self.log.critical("jupyter-secure refused to start: %s", exc)
-            raise SystemExit(EXIT_REFUSED) from None
+            self._refuse(exc)
+        except Exception as exc:
+            self.log.debug("start-up failure", exc_info=True)
+            self._refuse(f"{type(exc).__name__}: {exc}")
+
+    def _start(self) -> None:
+        self.state = SecureState.open(
+            self.state_dir,
+            db_url=self.db_url,
+            source="server",
+            user_agent=f"jupyter-secure/{__version__} (server)",
+            verify=cast(VerifyMode, self.verify_on_start),
+            parent=self,
+        )
         # A server that exits without stop_extension (an error elsewhere during start-up)
         # still writes its final checkpoint.
         atexit.register(self.state.close)
-        self._check_root_dir()
+        beside = self.state.store.key_file_inside()
+        if beside is not None:
+            self.log.warning(
+                "the master key file %s is inside the state directory: whatever can read that "
+                "directory can decrypt the audit signing key; outside a demo keep the key in "
+                "$JUPYTER_SECURE_KEY, the OS keyring or MasterKey.key_file elsewhere",
+                beside,
+            )
+        self.signin = SignIn(
+            self.state.db,
+            self.state.secrets,
+            self.state.audit,
+            SignInPolicy(parent=self),
+            # Until the policy room assigns scopes by role, a signed-in user holds them all
+            # (jupyter_server's own model); API tokens are still bounded by what they name.
+            user_scopes=lambda _user: frozenset(SCOPES),
+        )
+        self.settings[SIGNIN_SETTING] = self.signin
         server = self.server
         verified = self.state.verify_report.records if self.state.verify_report else 0
         self.state.audit.record(
@@ -121,6 +195,8 @@ class SecureApp(ExtensionApp):
             resources=[Resource("server", f"{server.ip or 'localhost'}:{server.port}")],
         )
         self.settings["jupyter_secure_state"] = self.state
+        self.enforcer = SessionEnforcer(self.state.db, server.kernel_manager, log=self.log)
+        self.enforcer.start()
         self.log.info(
             "jupyter-secure %s: state in %s, audit trail %s",
             __version__,
@@ -128,25 +204,29 @@ class SecureApp(ExtensionApp):
             self.state.trail_id,
         )
 
+    def initialize_handlers(self) -> None:
+        from .handlers import tokens
+
+        self.handlers.extend(tokens.default_handlers)
+
     def _check_root_dir(self) -> None:
         """Refuse a notebook root that contains the state directory: it would be served."""
         root = os.path.realpath(self.server.root_dir)
-        state = os.path.realpath(self.state.state_dir)
+        state = os.path.realpath(os.path.expanduser(self.state_dir))
         if state == root or state.startswith(root.rstrip(os.sep) + os.sep):
-            self.state.close()
-            self.log.critical(
-                "jupyter-secure refused to start: the state directory %s is inside the "
-                "notebook root %s, which would serve it; move one of them",
-                state,
-                root,
+            self._refuse(
+                f"the state directory {state} is inside the notebook root {root}, which would "
+                "serve it; move one of them"
             )
-            raise SystemExit(EXIT_REFUSED)
 
     async def stop_extension(self) -> None:
         """Record the stop and close the trail with a final signed checkpoint."""
         state: SecureState | None = getattr(self, "state", None)
         if state is None or state.closed:
             return
+        enforcer: SessionEnforcer | None = getattr(self, "enforcer", None)
+        if enforcer is not None:
+            enforcer.stop()
         try:
             await state.audit.record_async(
                 "ServerStopped",

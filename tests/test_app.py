@@ -230,7 +230,7 @@ def test_refuses_a_trail_cut_short_consistently(tmp_path: Path, state_dir: Path)
     ]
     (audit / "checkpoints.jsonl").write_bytes(b"".join(cps))
     code, err = start_server(tmp_path, state_dir)
-    assert_refused(code, err, "ends at seq 2 but the database has indexed records up to seq")
+    assert_refused(code, err, "were cut off")
 
 
 async def test_the_masking_key_is_stable_and_encrypted(jp_serverapp, state_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -243,3 +243,19 @@ async def test_the_masking_key_is_stable_and_encrypted(jp_serverapp, state_dir: 
     assert key not in (state_dir / "state.db").read_bytes()
     role = MaskingPolicy().for_role("data_scientist", key=key)
     assert role is not None
+
+
+def test_any_start_up_failure_exits_even_with_reraise_off(tmp_path: Path, state_dir: Path) -> None:
+    """A malformed key is an InvalidInput, not a StartupRefused: it must still stop the server."""
+    env = cli_env(tmp_path, JUPYTER_SECURE_KEY="not-a-fernet-key")
+    code, err = start_server(tmp_path, state_dir, env=env)
+    assert_refused(code, err, "JUPYTER_SECURE_KEY")
+
+
+def test_a_state_dir_in_the_root_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    inside = tmp_path / "notebooks" / ".secure"
+    code, err = start_server(tmp_path, inside)
+    assert_refused(code, err, "inside the notebook root")
+    assert not inside.exists()

@@ -9,12 +9,11 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import cli_env, run_cli
+from helpers import cli_env, code_at, run_cli, secret_from_enroll_page
 
 from jupyter_secure.demo.workspace import prepare
 
@@ -27,18 +26,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - localhost test server
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
+def sign_in(base: str, user: str, password: str):  # type: ignore[no-untyped-def]
+    """Sign in as a person does: password, then enrol the authenticator from the page."""
+    import requests
+
+    web = requests.Session()
+    web.get(f"{base}/login", timeout=10)
+    r = web.post(
+        f"{base}/login",
+        data={"username": user, "password": password, "_xsrf": web.cookies["_xsrf"]},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert r.status_code == 302, r.text[:500]
+    assert "/login/enroll" in r.headers["Location"]
+    secret = secret_from_enroll_page(web.get(f"{base}/login/enroll", timeout=10).text)
+    r = web.post(
+        f"{base}/login/enroll",
+        data={"otp": code_at(secret, time.time()), "_xsrf": web.cookies["_xsrf"]},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text[:500]
+    return web
 
 
 def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "demo"
     port = free_port()
-    env = cli_env(tmp_path, JUPYTER_TOKEN="lab-test-token")
+    env = cli_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_secure.cli", "lab", "--workspace", str(ws),
          "--port", str(port), "--no-browser", "--rows", "200"],
@@ -46,23 +61,30 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
+        import requests
+
         deadline = time.monotonic() + 90
         status = 0
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             try:
-                status, _ = get(f"{base}/api/status?token=lab-test-token")
-            except OSError:
+                status = requests.get(f"{base}/login", timeout=5).status_code
+            except requests.ConnectionError:
                 status = 0
             if status == 200:
                 break
             time.sleep(0.5)
         assert status == 200
-        assert get(f"{base}/api/status")[0] == 403, "no token, no API"
-        _, body = get(f"{base}/api/contents?token=lab-test-token")
-        names = {item["name"] for item in json.loads(body)["content"]}
+        assert requests.get(f"{base}/api/status", timeout=5).status_code == 403
+        password = dict(
+            line.split("\t") for line in (ws / "demo-credentials.txt").read_text().splitlines()
+        )["admin"]
+        web = sign_in(base, "admin", password)
+        names = {
+            item["name"] for item in web.get(f"{base}/api/contents", timeout=10).json()["content"]
+        }
         assert names == {"README.md"}, "the notebook root holds no state"
-        assert get(f"{base}/lab?token=lab-test-token")[0] == 200
+        assert web.get(f"{base}/lab", timeout=10).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=60)
@@ -96,6 +118,7 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
         "DemoWorkspaceCreated",
         "ServerStarted",
     ]
+    assert {"Login", "MfaEnrolled"} <= set(names)
     assert "ServerStopped" in names
     assert run_cli(tmp_path, "audit", "verify", "--state-dir", str(state)).returncode == 0
 

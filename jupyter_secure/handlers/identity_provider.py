@@ -1,0 +1,156 @@
+"""SecureIdentityProvider: who is making this request, answered by our sessions and tokens.
+
+jupyter_server asks its IdentityProvider on every request, websockets
+included. Ours knows two ways in and no others:
+
+* the sign-in session cookie, for a session that finished the second factor
+  (or enrolled one), is not idle or too old, and whose user is enabled;
+* ``Authorization: token jst_…`` (or ``Bearer``) for an API token, whose
+  scopes then bound what the request may do (see ``authorizer.py``).
+
+Jupyter's own ``?token=`` and its login token are not accepted: there is no
+shared secret that signs a person in without their second factor.
+
+The provider also records the user of the current request in a context
+variable, so that code running for that request (the kernel manager, when it
+starts a kernel) knows whose it is.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.utils import url_path_join
+from tornado import web
+from traitlets import Unicode, default
+
+from .base import SIGNIN_SETTING, cookie_name
+
+__all__ = ["SecureIdentityProvider", "SecureUser", "current_request_user"]
+
+#: The SecureUser of the request being handled (None outside a request).
+current_request_user: contextvars.ContextVar[SecureUser | None] = contextvars.ContextVar(
+    "jupyter_secure_user", default=None
+)
+
+
+@dataclasses.dataclass
+class SecureUser(User):
+    """A jupyter_server User with what the security layer knows about it."""
+
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    #: the session's public id (never the cookie), or None for an API token
+    session_id: str | None = None
+    #: when the second factor was last entered in this session
+    mfa_at: dt.datetime | None = None
+    #: None: the session's full permissions; a set: an API token's scopes
+    scopes: frozenset[str] | None = None
+    token_id: str | None = None
+
+
+class SecureIdentityProvider(IdentityProvider):
+    """Sessions with a second factor, or scoped API tokens; nothing else."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # No Jupyter login token, whatever the config says: its URL would sign anyone in
+        # without a second factor. (It would not work anyway; this keeps it off the banner.)
+        self.token = ""
+
+    @default("login_handler_class")
+    def _login_handler_default(self) -> Any:
+        from .login import LoginHandler
+
+        return LoginHandler
+
+    @default("logout_handler_class")
+    def _logout_handler_default(self) -> Any:
+        from .login import LogoutHandler
+
+        return LogoutHandler
+
+    cookie_name = Unicode("", help="Unused: jupyter-secure names its session cookie per port.").tag(
+        config=False
+    )
+
+    @property
+    def auth_enabled(self) -> bool:
+        return True
+
+    @property
+    def login_available(self) -> bool:
+        return True
+
+    def get_handlers(self) -> list[tuple[str, object]]:
+        from .login import EnrollHandler, LoginHandler, LogoutHandler, MfaHandler, ReauthHandler
+
+        return [
+            ("/login", LoginHandler),
+            ("/login/mfa", MfaHandler),
+            ("/login/enroll", EnrollHandler),
+            ("/login/reauth", ReauthHandler),
+            ("/logout", LogoutHandler),
+        ]
+
+    def get_user(self, handler: web.RequestHandler) -> SecureUser | None:
+        user = self._resolve(handler)
+        current_request_user.set(user)
+        return user
+
+    def _resolve(self, handler: web.RequestHandler) -> SecureUser | None:
+        signin = handler.settings.get(SIGNIN_SETTING)
+        if signin is None:
+            return None
+        auth = handler.request.headers.get("Authorization", "")
+        if auth:
+            return self._token_user(handler, signin, auth)
+        return self._session_user(handler, signin)
+
+    @staticmethod
+    def _token_user(handler: web.RequestHandler, signin: Any, auth: str) -> SecureUser | None:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() not in {"token", "bearer"}:
+            return None
+        found = signin.token_user(value.strip())
+        if found is None:
+            return None
+        handler._jupyter_secure_token = True  # type: ignore[attr-defined]
+        return SecureUser(username=found.name, scopes=found.scopes, token_id=found.token_id)
+
+    @staticmethod
+    def _session_user(handler: web.RequestHandler, signin: Any) -> SecureUser | None:
+        token = handler.get_cookie(cookie_name(handler))
+        if not token:
+            return None
+        resolved = signin.resolve(token, ip=handler.request.remote_ip)
+        if resolved is None:
+            return None
+        info, user = resolved
+        return SecureUser(
+            username=user.name,
+            roles=tuple(r.role for r in user.roles),
+            groups=tuple(g.group_name for g in user.groups),
+            session_id=info.public_id,
+            mfa_at=info.mfa_at,
+        )
+
+    def is_token_authenticated(self, handler: web.RequestHandler) -> bool:
+        """API-token requests carry their credential in a header, not a cookie: no XSRF risk."""
+        return bool(getattr(handler, "_jupyter_secure_token", False))
+
+    def get_token(self, handler: web.RequestHandler) -> str | None:
+        return None
+
+    def should_check_origin(self, handler: web.RequestHandler) -> bool:
+        return not self.is_token_authenticated(handler)
+
+    def validate_security(self, app: Any, ssl_options: dict[str, Any] | None = None) -> None:
+        """Sign-in is always on; nothing to warn about."""
+
+    def login_url(self, base_url: str) -> str:
+        return url_path_join(base_url, "login")

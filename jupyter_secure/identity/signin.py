@@ -1,0 +1,799 @@
+"""Signing in: password, then a second factor, with enrolment, lockout and step-up.
+
+This is the logic behind the sign-in pages, free of tornado so that it can be
+tested with a frozen clock and reused by the CLI. Every decision is recorded
+in the audit trail before the caller sees it.
+
+Rules (all settings are traits of :class:`SignInPolicy`):
+
+* Wrong user name and wrong password get the same answer and cost the same
+  time (an Argon2 verification runs either way). So does a locked account:
+  answering "locked" only to the right password would tell an attacker the
+  password was right.
+* Growing delays: after failures for a user name, or (more leniently, since
+  a classroom shares one address) for an IP address, the next attempt must
+  wait ``throttle_base * 2^(n-k)`` seconds, capped at ``throttle_max``.
+* Lockout: ``max_failures`` failed factors (password or code) within
+  ``failure_window`` lock the account for ``lockout_cooldown``, or until an
+  administrator runs ``jupyter secure user unlock``.
+* TOTP codes are accepted once: a code's time step must be newer than the
+  last one accepted for that user.
+* A session is ``full`` only after the second factor; enrolment is
+  confirm-before-activate and ends with ten single-use recovery codes.
+* Sensitive actions need a second factor entered within ``step_up_max_age``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from traitlets import Float, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..audit.logger import AuditLogger, Identity, Resource
+from ..errors import InvalidInput
+from ..storage.database import Database
+from ..storage.models import ApiToken, AuthFailure, LoginSession, RecoveryCode, User
+from ..storage.secrets import SecretStore
+from . import recovery, sessions, tokens, totp
+from .passwords import verify_password
+
+__all__ = ["Enrollment", "Outcome", "SignIn", "SignInPolicy", "TokenUser"]
+
+FAILED = "Sign-in failed. Check your user name and password and try again."
+CODE_FAILED = "That code was not accepted. Enter the current code from your authenticator app."
+RECOVERY_KEY = "identity/recovery-hmac-key"
+_UNKNOWN = "(unknown)"
+_NAME_SAFE = re.compile(r"[^\w.@+-]")
+
+
+class SignInPolicy(LoggingConfigurable):
+    """How long sessions live, when sign-in slows down and locks, who must use MFA."""
+
+    session_lifetime = Float(
+        8 * 3600.0,
+        help="Seconds a session may live, however active (absolute lifetime).",
+    ).tag(config=True)
+    idle_timeout = Float(
+        30 * 60.0, help="Seconds without a request after which a session ends."
+    ).tag(config=True)
+    max_failures = Int(
+        5,
+        help="""Failed factors (wrong password or code) within failure_window that
+        lock the account.""",
+    ).tag(config=True)
+    failure_window = Float(15 * 60.0, help="Seconds over which failed factors are counted.").tag(
+        config=True
+    )
+    lockout_cooldown = Float(
+        15 * 60.0,
+        help="""Seconds an account stays locked, unless an administrator unlocks it
+        first (jupyter secure user unlock).""",
+    ).tag(config=True)
+    throttle_base = Float(
+        1.0,
+        help="""Delay in seconds imposed after the second failure for a user name;
+        it doubles with every further failure in the window.""",
+    ).tag(config=True)
+    throttle_max = Float(60.0, help="The longest delay imposed between attempts.").tag(config=True)
+    ip_free_failures = Int(
+        20,
+        help="""Failures from one IP address (all user names together) before that
+        address is slowed down: generous, because a classroom or an office often
+        shares one address.""",
+    ).tag(config=True)
+    step_up_max_age = Float(
+        300.0,
+        help="""Sensitive actions (administration, unmasked data, budgets, API
+        tokens) need a second factor entered within this many seconds.""",
+    ).tag(config=True)
+    mfa_required_roles = List(
+        Unicode(),
+        default_value=["*"],
+        help="""Roles whose members must use a second factor; "*" means every role.
+        A user needs MFA when any of their roles is listed.""",
+    ).tag(config=True)
+    issuer = Unicode(
+        "jupyter-secure",
+        help="The name authenticator apps show next to the account (the otpauth issuer).",
+    ).tag(config=True)
+    token_max_days = Int(90, help="Longest lifetime, in days, of an API token.").tag(config=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a sign-in step decided. ``message`` is safe to show; ``token`` is the new cookie."""
+
+    ok: bool
+    message: str = ""
+    error: str | None = None
+    retry_after: float | None = None
+    token: str | None = None
+    session: sessions.SessionInfo | None = None
+    next: str | None = None
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    user: str
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """An identity established by an API token: only the token's scopes count."""
+
+    name: str
+    token_id: str
+    scopes: frozenset[str]
+
+
+def _clean_name(name: str) -> str:
+    """An attempted user name as it may appear in the trail: short, no control characters."""
+    return _NAME_SAFE.sub("?", name)[:64]
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+class SignIn:
+    """The sign-in service over the state database, the secret store and the audit trail."""
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretStore,
+        audit: AuditLogger,
+        policy: SignInPolicy,
+        *,
+        user_scopes: Callable[[User], frozenset[str]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.audit = audit
+        self.policy = policy
+        self.user_scopes = user_scopes
+        self.clock = clock
+        # Fetched once, outside any transaction: a nested write would wait on itself.
+        self.recovery_key = secrets.get_or_create(RECOVERY_KEY, lambda: os.urandom(32))
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        return _utc(self.clock())
+
+    def mfa_required(self, user: User) -> bool:
+        wanted = set(self.policy.mfa_required_roles)
+        return "*" in wanted or any(r.role in wanted for r in user.roles)
+
+    def identity(self, user: User | None, name: str = _UNKNOWN, **kw: Any) -> Identity:
+        if user is None:
+            return Identity("User", name)
+        return Identity(
+            "User",
+            user.name,
+            tuple(r.role for r in user.roles),
+            tuple(g.group_name for g in user.groups),
+            **kw,
+        )
+
+    def _record(
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        self.audit.record(
+            name,
+            identity=identity,
+            request=request,
+            response=response,
+            error_code=error,
+            error_message=message,
+            source_ip=ip,
+            user_agent=(user_agent or "")[:300] or None,
+            resources=[Resource("user", user)] if user else [],
+        )
+
+    # -- throttling and lockout -------------------------------------------------------------
+
+    def _wait(self, s: Session, user_name: str, ip: str | None, now: dt.datetime) -> float:
+        """Seconds until another attempt for this user name / address is allowed."""
+        since = now - dt.timedelta(seconds=self.policy.failure_window)
+        waits = [0.0]
+        for column, value, free in (
+            (AuthFailure.user_name, user_name, 1),
+            (AuthFailure.ip, ip, self.policy.ip_free_failures),
+        ):
+            if value is None:
+                continue
+            n, last = s.execute(
+                select(func.count(), func.max(AuthFailure.at)).where(
+                    column == value, AuthFailure.at > since
+                )
+            ).one()
+            if n > free and last is not None:
+                last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+                gap = min(self.policy.throttle_base * 2 ** (n - free - 1), self.policy.throttle_max)
+                waits.append((last - now).total_seconds() + gap)
+        return max(waits)
+
+    def _fail(
+        self,
+        s: Session,
+        user: User | None,
+        *,
+        user_name: str,
+        ip: str | None,
+        factor: str,
+        now: dt.datetime,
+    ) -> bool:
+        """Count a failed factor; lock the account when it crosses the threshold.
+
+        Returns True when this failure locked the account.
+        """
+        s.add(AuthFailure(user_name=user_name, ip=(ip or "")[:64] or None, factor=factor, at=now))
+        s.flush()
+        if user is None or self._locked(user, now):
+            return False
+        since = now - dt.timedelta(seconds=self.policy.failure_window)
+        n = s.scalar(
+            select(func.count()).where(AuthFailure.user_name == user.name, AuthFailure.at > since)
+        )
+        if (n or 0) >= self.policy.max_failures:
+            user.locked_until = now + dt.timedelta(seconds=self.policy.lockout_cooldown)
+            return True
+        return False
+
+    @staticmethod
+    def _locked(user: User, now: dt.datetime) -> bool:
+        return user.locked_until is not None and user.locked_until > now
+
+    def _note_lock(self, user: User, ip: str | None, user_agent: str | None) -> None:
+        self._record(
+            "UserLocked",
+            Identity.system(),
+            ip=ip,
+            user_agent=user_agent,
+            request={"name": user.name, "failures": self.policy.max_failures},
+            response={"lockedUntil": user.locked_until.isoformat() if user.locked_until else ""},
+            user=user.name,
+        )
+
+    # -- step 1: password -------------------------------------------------------------------
+
+    def password(
+        self, user_name: str, password: str, *, ip: str | None, user_agent: str | None
+    ) -> Outcome:
+        """Check a user name and password; on success start a pre-MFA (or enrol) session."""
+        now = self.now()
+        name = _clean_name(user_name.strip())
+        with self.db.write() as s:
+            wait = self._wait(s, name, ip, now)
+            if wait > 0:
+                self._record(
+                    "Login",
+                    self.identity(None),
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"userName": name},
+                    error="Throttled",
+                    message=f"retry in {wait:.0f} s",
+                )
+                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            user = s.scalar(select(User).where(User.name == name)) if name else None
+            good = verify_password(user.password_hash if user else None, password)
+            locked = user is not None and self._locked(user, now)
+            if not good or user is None or user.disabled or locked:
+                reason = (
+                    "AccountLocked"
+                    if locked
+                    else "AccountDisabled"
+                    if user is not None and user.disabled and good
+                    else "InvalidCredentials"
+                )
+                just_locked = not locked and self._fail(
+                    s, user, user_name=name, ip=ip, factor="password", now=now
+                )
+                self._record(
+                    "Login",
+                    self.identity(user if user else None),
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"userName": name},
+                    error=reason,
+                    user=user.name if user else None,
+                )
+                if just_locked and user is not None:
+                    self._note_lock(user, ip, user_agent)
+                return Outcome(False, FAILED, "invalid")
+            if not self.mfa_required(user):
+                stage = sessions.STAGE_FULL
+            elif user.mfa_enrolled_at is None:
+                stage = sessions.STAGE_ENROLL
+            else:
+                stage = sessions.STAGE_PASSWORD
+            token, info = sessions.start_session(
+                s, user, stage, now=now, ip=ip, user_agent=user_agent
+            )
+            if stage == sessions.STAGE_FULL:
+                user.last_login_at = now
+            next_step = {"password": "mfa", "enroll": "enroll", "full": "done"}[stage]
+            self._record(
+                "Login",
+                self.identity(user, session_id=info.public_id),
+                ip=ip,
+                user_agent=user_agent,
+                request={"userName": name},
+                response={"next": next_step},
+                user=user.name,
+            )
+            return Outcome(True, token=token, session=info, next=next_step)
+
+    # -- step 2: second factor --------------------------------------------------------------
+
+    def pending(self, token: str, stage: str) -> tuple[LoginSession, User] | None:
+        """The live session a sign-in page needs (in ``stage``), else None."""
+        with self.db.read() as s:
+            found = sessions.find_session(s, token)
+            if found is None or found[0].stage != stage or found[1].disabled:
+                return None
+            row, user = found
+            age = (self.now() - row.created_at).total_seconds()
+            if age > self.policy.failure_window:
+                return None  # a half-finished sign-in does not wait forever
+            s.expunge_all()
+            return row, user
+
+    def second_factor(
+        self,
+        token: str,
+        *,
+        otp: str | None = None,
+        recovery_code: str | None = None,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> Outcome:
+        """Check a TOTP code or a recovery code; on success start a new full session."""
+        now = self.now()
+        method = "recovery" if recovery_code else "totp"
+        with self.db.write() as s:
+            found = sessions.find_session(s, token)
+            if found is None or found[0].stage != sessions.STAGE_PASSWORD or found[1].disabled:
+                return Outcome(False, "Your sign-in expired. Start again.", "expired")
+            row, user = found
+            ident = self.identity(user, session_id=row.public_id)
+            wait = self._wait(s, user.name, ip, now)
+            if wait > 0:
+                self._record(
+                    "MfaVerify",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"method": method},
+                    error="Throttled",
+                    user=user.name,
+                )
+                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            if self._locked(user, now):
+                self._record(
+                    "MfaVerify",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"method": method},
+                    error="AccountLocked",
+                    user=user.name,
+                )
+                return Outcome(False, CODE_FAILED, "invalid")
+            remaining: int | None = None
+            if recovery_code:
+                ok, reason, remaining = self._use_recovery_code(s, user, recovery_code, now)
+            else:
+                ok, reason = self._check_totp(s, user, otp or "", now)
+            if not ok:
+                just_locked = self._fail(
+                    s, user, user_name=user.name, ip=ip, factor=method, now=now
+                )
+                self._record(
+                    "MfaVerify",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"method": method},
+                    error=reason,
+                    user=user.name,
+                )
+                if just_locked:
+                    self._note_lock(user, ip, user_agent)
+                return Outcome(False, CODE_FAILED, "invalid")
+            sessions.end_session(row, now=now, reason="signed-in")
+            new_token, info = sessions.start_session(
+                s, user, sessions.STAGE_FULL, now=now, ip=ip, user_agent=user_agent, mfa_at=now
+            )
+            user.last_login_at = now
+            response: dict[str, Any] = {"session": info.public_id}
+            if remaining is not None:
+                response["recoveryCodesRemaining"] = remaining
+            self._record(
+                "MfaVerify",
+                self.identity(user, session_id=info.public_id, mfa=True),
+                ip=ip,
+                user_agent=user_agent,
+                request={"method": method},
+                response=response,
+                user=user.name,
+            )
+            if remaining is not None:
+                self._record(
+                    "RecoveryCodeUsed",
+                    self.identity(user, session_id=info.public_id, mfa=True),
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"name": user.name},
+                    response={"remaining": remaining},
+                    user=user.name,
+                )
+            return Outcome(True, token=new_token, session=info, next="done")
+
+    def _check_totp(self, s: Session, user: User, code: str, now: dt.datetime) -> tuple[bool, str]:
+        secret = self.secrets.get(s, f"totp/{user.id}")
+        if secret is None:
+            return False, "NotEnrolled"
+        result = totp.check_code(
+            secret.decode(), code, now=now.timestamp(), last_step=user.mfa_last_step
+        )
+        if not result.ok:
+            return False, {"malformed": "MalformedCode", "replayed": "ReplayedCode"}.get(
+                result.reason, "InvalidCode"
+            )
+        user.mfa_last_step = result.step
+        return True, "ok"
+
+    def _use_recovery_code(
+        self, s: Session, user: User, code: str, now: dt.datetime
+    ) -> tuple[bool, str, int | None]:
+        digest = recovery.hash_code(self.recovery_key, code)
+        row = s.scalar(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == digest,
+                RecoveryCode.used_at.is_(None),
+            )
+        )
+        if row is None:
+            return False, "InvalidRecoveryCode", None
+        row.used_at = now
+        s.flush()
+        left = s.scalar(
+            select(func.count()).where(
+                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+            )
+        )
+        return True, "ok", int(left or 0)
+
+    # -- enrolment --------------------------------------------------------------------------
+
+    def enrollment(self, token: str) -> Enrollment | None:
+        """The QR code and secret for a session in the enrol stage (created once, kept)."""
+        found = self.pending(token, sessions.STAGE_ENROLL)
+        if found is None:
+            return None
+        return self.pending_secret(found[1])
+
+    def pending_secret(self, user: User) -> Enrollment:
+        name = f"totp-pending/{user.id}"
+        secret = self.secrets.get_or_create(name, lambda: totp.new_secret().encode()).decode()
+        uri = totp.provisioning_uri(secret, user.name, self.policy.issuer)
+        return Enrollment(user.name, secret, uri, qr_svg(uri))
+
+    def finish_enrollment(
+        self, token: str, code: str, *, ip: str | None, user_agent: str | None
+    ) -> Outcome:
+        """Activate the pending secret once a first code verifies; returns recovery codes."""
+        now = self.now()
+        with self.db.write() as s:
+            found = sessions.find_session(s, token)
+            if found is None or found[0].stage != sessions.STAGE_ENROLL or found[1].disabled:
+                return Outcome(False, "Your sign-in expired. Start again.", "expired")
+            row, user = found
+            ident = self.identity(user, session_id=row.public_id)
+            wait = self._wait(s, user.name, ip, now)
+            if wait > 0:
+                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            ok, reason, step = self._confirm_pending(s, user, code, now)
+            if not ok:
+                just_locked = self._fail(
+                    s, user, user_name=user.name, ip=ip, factor="enroll", now=now
+                )
+                self._record(
+                    "MfaEnrolled",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    request={"name": user.name, "method": "totp"},
+                    error=reason,
+                    user=user.name,
+                )
+                if just_locked:
+                    self._note_lock(user, ip, user_agent)
+                return Outcome(False, CODE_FAILED, "invalid")
+            codes = self._activate(s, user, step, now)
+            sessions.end_session(row, now=now, reason="enrolled")
+            new_token, info = sessions.start_session(
+                s, user, sessions.STAGE_FULL, now=now, ip=ip, user_agent=user_agent, mfa_at=now
+            )
+            user.last_login_at = now
+            self._record(
+                "MfaEnrolled",
+                self.identity(user, session_id=info.public_id, mfa=True),
+                ip=ip,
+                user_agent=user_agent,
+                request={"name": user.name, "method": "totp"},
+                response={"recoveryCodes": len(codes)},
+                user=user.name,
+            )
+            return Outcome(True, token=new_token, session=info, next="done", recovery_codes=codes)
+
+    def _confirm_pending(
+        self, s: Session, user: User, code: str, now: dt.datetime
+    ) -> tuple[bool, str, int | None]:
+        pending = self.secrets.get(s, f"totp-pending/{user.id}")
+        if pending is None:
+            return False, "NoPendingSecret", None
+        result = totp.check_code(pending.decode(), code, now=now.timestamp(), last_step=None)
+        if not result.ok:
+            return False, "InvalidCode" if result.reason != "malformed" else "MalformedCode", None
+        return True, "ok", result.step
+
+    def _activate(self, s: Session, user: User, step: int | None, now: dt.datetime) -> list[str]:
+        pending = self.secrets.get(s, f"totp-pending/{user.id}")
+        if pending is None:  # pragma: no cover - checked by _confirm_pending in the same txn
+            raise RuntimeError("pending secret vanished")
+        self.secrets.put(s, f"totp/{user.id}", pending)
+        self.secrets.delete(s, f"totp-pending/{user.id}")
+        user.mfa_enrolled_at = now
+        user.mfa_last_step = step
+        s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        codes = recovery.new_codes()
+        key = self.recovery_key
+        for code in codes:
+            s.add(
+                RecoveryCode(
+                    user_id=user.id, code_hash=recovery.hash_code(key, code), created_at=now
+                )
+            )
+        return codes
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def resolve(
+        self, token: str, *, ip: str | None = None
+    ) -> tuple[sessions.SessionInfo, User] | None:
+        """The signed-in session a cookie names, enforcing every way a session ends."""
+        if not token:
+            return None
+        now = self.now()
+        with self.db.read() as s:
+            found = sessions.find_session(s, token)
+            if found is None:
+                return None
+            row, user = found
+            if row.stage != sessions.STAGE_FULL:
+                return None
+            reason = self._end_reason(row, user, now)
+            info = sessions.SessionInfo.of(row, user)
+            s.expunge_all()
+        if reason is not None:
+            self._end(token, reason, now, ip)
+            return None
+        if (now - info.last_seen_at).total_seconds() > 60:
+            self._touch(info.id, now)
+        return info, user
+
+    def _end_reason(self, row: LoginSession, user: User, now: dt.datetime) -> str | None:
+        if user.disabled:
+            return "disabled"
+        if self.mfa_required(user) and user.mfa_enrolled_at is None:
+            return "mfa-reset"
+        if (now - row.last_seen_at).total_seconds() > self.policy.idle_timeout:
+            return "idle"
+        if (now - row.created_at).total_seconds() > self.policy.session_lifetime:
+            return "lifetime"
+        return None
+
+    def _touch(self, session_id: str, now: dt.datetime) -> None:
+        with self.db.write() as s:
+            row = s.get(LoginSession, session_id)
+            if row is not None and row.ended_at is None:
+                row.last_seen_at = now
+
+    def _end(self, token: str, reason: str, now: dt.datetime, ip: str | None) -> None:
+        with self.db.write() as s:
+            found = sessions.find_session(s, token)
+            if found is None:
+                return
+            row, user = found
+            sessions.end_session(row, now=now, reason=reason)
+            self._record(
+                "SessionEnded",
+                self.identity(user, session_id=row.public_id),
+                ip=ip,
+                user_agent=None,
+                request={"reason": reason},
+                user=user.name,
+            )
+
+    def logout(self, token: str, *, ip: str | None, user_agent: str | None) -> None:
+        now = self.now()
+        with self.db.write() as s:
+            found = sessions.find_session(s, token)
+            if found is None:
+                return
+            row, user = found
+            sessions.end_session(row, now=now, reason="logout")
+            self._record(
+                "Logout",
+                self.identity(user, session_id=row.public_id),
+                ip=ip,
+                user_agent=user_agent,
+                request={"name": user.name},
+                user=user.name,
+            )
+
+    def fresh(self, mfa_at: dt.datetime | None) -> bool:
+        """Whether a second factor entered at ``mfa_at`` still unlocks sensitive actions."""
+        if mfa_at is None:
+            return False
+        return (self.now() - mfa_at).total_seconds() <= self.policy.step_up_max_age
+
+    def step_up(self, token: str, code: str, *, ip: str | None, user_agent: str | None) -> Outcome:
+        """Re-enter a TOTP code in a signed-in session to unlock sensitive actions."""
+        now = self.now()
+        with self.db.write() as s:
+            found = sessions.find_session(s, token)
+            if found is None or found[0].stage != sessions.STAGE_FULL:
+                return Outcome(False, "Sign in first.", "expired")
+            row, user = found
+            ident = self.identity(user, session_id=row.public_id, mfa=row.mfa_at is not None)
+            wait = self._wait(s, user.name, ip, now)
+            if wait > 0:
+                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            ok, reason = self._check_totp(s, user, code, now)
+            if not ok:
+                just_locked = self._fail(
+                    s, user, user_name=user.name, ip=ip, factor="step-up", now=now
+                )
+                self._record(
+                    "StepUp", ident, ip=ip, user_agent=user_agent, error=reason, user=user.name
+                )
+                if just_locked:
+                    self._note_lock(user, ip, user_agent)
+                return Outcome(False, CODE_FAILED, "invalid")
+            row.mfa_at = now
+            self._record(
+                "StepUp",
+                self.identity(user, session_id=row.public_id, mfa=True),
+                ip=ip,
+                user_agent=user_agent,
+                response={"validSeconds": int(self.policy.step_up_max_age)},
+                user=user.name,
+            )
+            return Outcome(True, session=sessions.SessionInfo.of(row, user))
+
+    # -- API tokens -------------------------------------------------------------------------
+
+    def create_api_token(
+        self,
+        info: sessions.SessionInfo,
+        *,
+        name: Any,
+        scopes: Any,
+        days: Any,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> tuple[str, tokens.TokenInfo]:
+        now = self.now()
+        with self.db.write() as s:
+            user = s.get(User, info.user_id)
+            if user is None:
+                raise InvalidInput("user", "no such user")
+            token, created = tokens.create_token(
+                s,
+                user,
+                name=name,
+                scopes=scopes,
+                days=days,
+                allowed=self.user_scopes(user),
+                max_days=self.policy.token_max_days,
+                now=now,
+            )
+            self._record(
+                "ApiTokenCreated",
+                self.identity(user, session_id=info.public_id, mfa=True),
+                ip=ip,
+                user_agent=user_agent,
+                request={"name": created.name, "scopes": list(created.scopes), "days": days},
+                response={"id": created.id, "expires": created.expires_at.isoformat()},
+                user=user.name,
+            )
+            return token, created
+
+    def list_api_tokens(self, info: sessions.SessionInfo) -> list[tokens.TokenInfo]:
+        with self.db.read() as s:
+            user = s.get(User, info.user_id)
+            return tokens.list_tokens(s, user) if user else []
+
+    def revoke_api_token(
+        self, info: sessions.SessionInfo, token_id: str, *, ip: str | None, user_agent: str | None
+    ) -> tokens.TokenInfo:
+        now = self.now()
+        with self.db.write() as s:
+            user = s.get(User, info.user_id)
+            if user is None:
+                raise InvalidInput("user", "no such user")
+            revoked = tokens.revoke_token(s, user, token_id, now=now)
+            self._record(
+                "ApiTokenRevoked",
+                self.identity(user, session_id=info.public_id, mfa=info.mfa_at is not None),
+                ip=ip,
+                user_agent=user_agent,
+                request={"id": token_id},
+                user=user.name,
+            )
+            return revoked
+
+    def token_user(self, bearer: str) -> TokenUser | None:
+        now = self.now()
+        with self.db.read() as s:
+            found = tokens.find_token(s, bearer, now=now)
+            if found is None:
+                return None
+            row, user = found
+            if self.mfa_required(user) and user.mfa_enrolled_at is None:
+                return None
+            stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
+            result = TokenUser(user.name, row.id, frozenset(tokens.TokenInfo.of(row, "").scopes))
+            token_id = row.id
+        if stale:
+            with self.db.write() as s:
+                live = s.get(ApiToken, token_id)
+                if live is not None:
+                    live.last_used_at = now
+        return result
+
+
+def qr_svg(data: str) -> str:
+    """An inline SVG QR code of ``data`` (no external image, no Pillow)."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buf = io.BytesIO()
+    image.save(buf)
+    text = buf.getvalue().decode("utf-8")
+    return text[text.index("<svg") :]
+
+
+def _throttled(wait: float) -> str:
+    return f"Too many attempts. Wait {max(1, round(wait))} seconds and try again."
