@@ -40,7 +40,7 @@ from .handlers.identity_provider import SecureIdentityProvider
 from .handlers.kernels import SecureKernelManager, SessionEnforcer
 from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
-from .policy.scopes import SCOPES
+from .policy.scopes import scopes_held
 from .state import SecureState, VerifyMode
 from .storage.keys import MasterKey
 from .storage.paths import default_state_dir
@@ -174,9 +174,7 @@ class SecureApp(ExtensionApp):
             self.state.secrets,
             self.state.audit,
             SignInPolicy(parent=self),
-            # Until the policy room assigns scopes by role, a signed-in user holds them all
-            # (jupyter_server's own model); API tokens are still bounded by what they name.
-            user_scopes=lambda _user: frozenset(SCOPES),
+            user_scopes=scopes_held,
         )
         self.settings[SIGNIN_SETTING] = self.signin
         server = self.server

@@ -21,9 +21,17 @@ from jupyter_secure.app import SecureApp
 from jupyter_secure.audit.logger import AuditLogger
 from jupyter_secure.audit.sink import AuditSink
 from jupyter_secure.identity.passwords import PasswordPolicy
+from jupyter_secure.identity.signin import SignInPolicy
 from jupyter_secure.storage.keys import MasterKey
 
-CLASSES: list[type[HasTraits]] = [SecureApp, MasterKey, AuditSink, AuditLogger, PasswordPolicy]
+CLASSES: list[type[HasTraits]] = [
+    SecureApp,
+    MasterKey,
+    AuditSink,
+    AuditLogger,
+    PasswordPolicy,
+    SignInPolicy,
+]
 DOCS = Path(__file__).parents[1] / "docs"
 OUT = DOCS / "config-reference.md"
 EVENTS_OUT = DOCS / "audit-events.md"

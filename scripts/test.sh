@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv test
+source scripts/_chromium.sh
+ensure_chromium
 
 echo "==> ruff"
 ruff check .

@@ -11,6 +11,7 @@ from jupyter_secure.audit.checkpoints import CheckpointSigner
 from jupyter_secure.audit.logger import AuditLogger, Identity, Resource
 from jupyter_secure.audit.sink import AuditSink
 
+PASSWORD = "correct horse battery staple"
 SECURE_ENV = ("JUPYTER_SECURE_KEY", "JUPYTER_SECURE_KEY_FILE", "JUPYTER_SECURE_STATE_DIR")
 
 

@@ -11,6 +11,8 @@ from .audit import AuditCommand
 from .base import GroupCommand
 from .init import InitCommand, LabCommand
 from .keys import KeysCommand
+from .mfa import MfaCommand
+from .tokens import TokenCommand
 from .users import UserCommand
 
 __all__ = ["SecureCommand", "main"]
@@ -38,6 +40,8 @@ class SecureCommand(GroupCommand):
     subcommands = {
         "init": (InitCommand, "Create the state store, or migrate it to the newest schema."),
         "user": (UserCommand, UserCommand.description),
+        "mfa": (MfaCommand, MfaCommand.description),
+        "token": (TokenCommand, TokenCommand.description),
         "keys": (KeysCommand, KeysCommand.description),
         "audit": (AuditCommand, AuditCommand.description),
         "lab": (LabCommand, "Start JupyterLab on the demo workspace."),

@@ -31,6 +31,7 @@ from ..audit.logger import AuditLogger, Identity, Resource
 from ..audit.sink import AuditSink
 from ..errors import InvalidInput, SecureError
 from ..identity.passwords import PasswordPolicy
+from ..identity.signin import SignInPolicy
 from ..state import SecureState, VerifyMode
 from ..storage.keys import MasterKey
 from ..storage.paths import ENV_STATE_DIR
@@ -71,7 +72,7 @@ class StateCommand(JupyterApp):
 
     aliases = state_aliases
     flags = state_flags
-    classes = [MasterKey, AuditSink, AuditLogger, PasswordPolicy]
+    classes = [MasterKey, AuditSink, AuditLogger, PasswordPolicy, SignInPolicy]
     #: How much of the trail to check before acting (the newest segment: quick; `audit
     #: verify` reads everything itself).
     verify_mode: ClassVar[VerifyMode] = "newest"

@@ -92,8 +92,9 @@ class LabCommand(StateCommand):
                 print(f"    {user:8} {password}")
         else:
             print(f"  demo users:  admin, dana, sam (passwords in {ws.credentials})")
-        print("next: open the URL JupyterLab prints below; in another terminal try")
-        print(f"  jupyter secure audit query --state-dir {ws.state_dir}")
+        print(f"next: open http://127.0.0.1:{self.port}/ and sign in as one of the demo users;")
+        print("  at the first sign-in you set up an authenticator app (TOTP) for the account.")
+        print(f"  In another terminal: jupyter secure audit query --state-dir {ws.state_dir}")
         sys.stdout.flush()
         argv = [
             sys.executable,

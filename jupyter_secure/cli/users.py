@@ -5,16 +5,24 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from traitlets import Bool, List, Unicode
 
-from ..audit.logger import Resource
+from ..audit.logger import Identity, Resource
 from ..errors import InvalidInput
 from ..identity.passwords import PasswordPolicy
+from ..identity.sessions import end_user_sessions
+from ..identity.signin import AccountAdmin, SignIn, SignInPolicy
 from ..identity.users import KNOWN_ROLES, UserDirectory
+from ..policy.scopes import scopes_held
+from ..storage.models import utcnow
 from .base import GroupCommand, StateCommand, state_aliases, state_flags
 
 __all__ = ["UserCommand"]
+
+T = TypeVar("T")
 
 
 def read_password(from_stdin: bool, *, confirm: bool = True) -> str:
@@ -37,6 +45,36 @@ def read_password(from_stdin: bool, *, confirm: bool = True) -> str:
 class _UserCommand(StateCommand):
     def directory(self) -> UserDirectory:
         return UserDirectory(PasswordPolicy(parent=self))
+
+    def account_admin(self) -> AccountAdmin:
+        signin = SignIn(
+            self.state.db,
+            self.state.secrets,
+            self.state.audit,
+            SignInPolicy(parent=self),
+            user_scopes=scopes_held,
+        )
+        return AccountAdmin(signin)
+
+    def audited_call(
+        self,
+        event: str,
+        name: str,
+        action: Callable[[], T],
+        request: dict[str, Any] | None = None,
+    ) -> T:
+        """Run an account action; a refusal is recorded as a failed attempt, then raised."""
+        try:
+            return action()
+        except InvalidInput as exc:
+            self.record(
+                event,
+                request=request if request is not None else {"name": name},
+                resources=[Resource("user", name)],
+                error_code="InvalidInput",
+                error_message=str(exc),
+            )
+            raise
 
 
 class UserAdd(_UserCommand):
@@ -65,15 +103,21 @@ class UserAdd(_UserCommand):
             {"UserAdd": {"no_password": True}},
             "Create the account without a password (it cannot sign in until one is set).",
         ),
+        "service": (
+            {"UserAdd": {"service": True}},
+            "A service account for a program: no password, no sign-in, API tokens only.",
+        ),
     }
     roles = List(Unicode(), help="Role to grant (repeat --role for several).").tag(config=True)
     groups = List(Unicode(), help="Group to join (repeat --group for several).").tag(config=True)
     password_stdin = Bool(False, help="Read the password from stdin.").tag(config=True)
     no_password = Bool(False, help="Create the account without a password.").tag(config=True)
+    service = Bool(False, help="Create a service account (API tokens only).").tag(config=True)
 
     def run(self) -> None:
         (name,) = self.positional("name")
-        password = None if self.no_password else read_password(self.password_stdin)
+        quiet = self.no_password or self.service
+        password = None if quiet else read_password(self.password_stdin)
         roles = sorted(set(self.roles))
         request = {
             "name": name,
@@ -85,7 +129,12 @@ class UserAdd(_UserCommand):
             "UserAdded", request=request, resources=[Resource("user", name)]
         ) as (session, _):
             self.directory().add(
-                session, name, roles=self.roles, groups=self.groups, password=password
+                session,
+                name,
+                roles=self.roles,
+                groups=self.groups,
+                password=password,
+                service=self.service,
             )
         print(f"added user {name} (roles: {', '.join(roles)})")
 
@@ -122,6 +171,7 @@ class UserList(_UserCommand):
                             "roles": list(u.roles),
                             "groups": list(u.groups),
                             "disabled": u.disabled,
+                            "service": u.service,
                             "hasPassword": u.has_password,
                             "createdAt": u.created_at.isoformat(),
                             "lastLoginAt": u.last_login_at.isoformat() if u.last_login_at else None,
@@ -139,11 +189,19 @@ class UserList(_UserCommand):
                     u.name,
                     ",".join(u.roles) or "-",
                     ",".join(u.groups) or "-",
-                    "disabled" if u.disabled else ("active" if u.has_password else "no password"),
+                    _status(u),
                     u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
                 )
             )
         print_table(rows)
+
+
+def _status(u: Any) -> str:
+    if u.disabled:
+        return "disabled"
+    if u.service:
+        return "service"
+    return "active" if u.has_password else "no password"
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
@@ -158,12 +216,20 @@ class _UserStatus(_UserCommand):
 
     def run(self) -> None:
         (name,) = self.positional("name")
+        ended = 0
         with self.audited_change(
             self.event, request={"name": name}, resources=[Resource("user", name)]
-        ) as (session, _):
-            changed = self.directory().set_disabled(session, name, self.disable)
+        ) as (session, response):
+            directory = self.directory()
+            changed = directory.set_disabled(session, name, self.disable)
+            if self.disable:
+                user = directory.get(session, name)
+                ended = end_user_sessions(session, user.id, now=utcnow(), reason="disabled")
+                response["sessionsEnded"] = ended
         state = "disabled" if self.disable else "enabled"
         print(f"user {name} {state}" if changed else f"user {name} was already {state}")
+        if ended:
+            print(f"ended {ended} session(s); the server closes their kernels within seconds")
 
 
 class UserDisable(_UserStatus):
@@ -178,6 +244,21 @@ class UserEnable(_UserStatus):
     examples = "jupyter secure user enable alice"
     disable = False
     event = "UserEnabled"
+
+
+class UserUnlock(_UserCommand):
+    name = "jupyter-secure-user-unlock"
+    description = """Lift a sign-in lockout now (instead of waiting for the cool-down) and
+    forgive the user's recent failed attempts."""
+    examples = "jupyter secure user unlock alice"
+
+    def run(self) -> None:
+        (name,) = self.positional("name")
+        admin = self.account_admin()
+        was_locked = self.audited_call(
+            "UserUnlocked", name, lambda: admin.unlock(name, Identity.os_user())
+        )
+        print(f"user {name} unlocked" if was_locked else f"user {name} was not locked")
 
 
 class UserRemove(_UserCommand):
@@ -235,6 +316,7 @@ class UserCommand(GroupCommand):
         "list": (UserList, UserList.description),
         "disable": (UserDisable, UserDisable.description),
         "enable": (UserEnable, UserEnable.description),
+        "unlock": (UserUnlock, UserUnlock.description.splitlines()[0]),
         "remove": (UserRemove, UserRemove.description.splitlines()[0]),
         "set-password": (UserSetPassword, UserSetPassword.description),
     }

@@ -110,7 +110,8 @@ This JupyterLab runs with the jupyter-secure extension. The synthetic data set
 server's private state directory, not here, so a notebook cannot read it
 directly.
 
-Every sign-in, admin action and server start is in the audit trail. Try, in a
+You signed in with a password and a code from your authenticator app; every
+sign-in, admin action and server start is in the audit trail. Try, in a
 terminal next to this one:
 
     jupyter secure audit query --state-dir ../state

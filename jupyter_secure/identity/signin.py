@@ -179,6 +179,8 @@ class SignIn:
         return _utc(self.clock())
 
     def mfa_required(self, user: User) -> bool:
+        if user.service:  # never signs in; reaches the server only with admin-made tokens
+            return False
         wanted = set(self.policy.mfa_required_roles)
         return "*" in wanted or any(r.role in wanted for r in user.roles)
 
@@ -797,3 +799,155 @@ def qr_svg(data: str) -> str:
 
 def _throttled(wait: float) -> str:
     return f"Too many attempts. Wait {max(1, round(wait))} seconds and try again."
+
+
+class AccountAdmin:
+    """What administrators do to sign-in state (from the CLI), each audited as the admin."""
+
+    def __init__(self, signin: SignIn) -> None:
+        self.signin = signin
+
+    def _user(self, s: Session, name: str) -> User:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise InvalidInput("user", f"no user named {name!r}")
+        return user
+
+    def issue_secret(self, name: str, actor: Identity) -> Enrollment:
+        """A new pending TOTP secret for an admin-assisted enrolment (replaces any pending one)."""
+        svc = self.signin
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            if user.disabled:
+                raise InvalidInput("user", f"{name} is disabled")
+            if user.mfa_enrolled_at is not None:
+                raise InvalidInput(
+                    "user",
+                    f"{name} already has a second factor; run `jupyter secure mfa reset` first",
+                )
+            secret = totp.new_secret()
+            svc.secrets.put(s, f"totp-pending/{user.id}", secret.encode())
+            svc.audit.record(
+                "MfaSecretIssued",
+                identity=actor,
+                request={"name": name},
+                resources=[Resource("user", name)],
+            )
+            uri = totp.provisioning_uri(secret, user.name, svc.policy.issuer)
+            return Enrollment(user.name, secret, uri, qr_svg(uri))
+
+    def activate(self, name: str, code: str, actor: Identity) -> list[str]:
+        """Confirm the pending secret with a first code; returns the recovery codes."""
+        svc = self.signin
+        now = svc.now()
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            ok, reason, step = svc._confirm_pending(s, user, code, now)
+            request = {"name": name, "method": "totp", "assistedBy": actor.name}
+            if not ok:
+                svc.audit.record(
+                    "MfaEnrolled",
+                    identity=actor,
+                    request=request,
+                    error_code=reason,
+                    resources=[Resource("user", name)],
+                )
+                raise InvalidInput("code", "that code was not accepted")
+            codes = svc._activate(s, user, step, now)
+            svc.audit.record(
+                "MfaEnrolled",
+                identity=actor,
+                request=request,
+                response={"recoveryCodes": len(codes)},
+                resources=[Resource("user", name)],
+            )
+            return codes
+
+    def reset(self, name: str, actor: Identity) -> tuple[int, int]:
+        """Remove a user's second factor: sessions end, tokens are revoked, enrol again."""
+        svc = self.signin
+        now = svc.now()
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            for secret in (f"totp/{user.id}", f"totp-pending/{user.id}"):
+                svc.secrets.delete(s, secret)
+            s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+            user.mfa_enrolled_at = None
+            user.mfa_last_step = None
+            ended = sessions.end_user_sessions(s, user.id, now=now, reason="mfa-reset")
+            revoked = tokens.revoke_user_tokens(s, user.id, now=now)
+            svc.audit.record(
+                "MfaReset",
+                identity=actor,
+                request={"name": name},
+                response={"sessionsEnded": ended, "tokensRevoked": revoked},
+                resources=[Resource("user", name)],
+            )
+            return ended, revoked
+
+    def unlock(self, name: str, actor: Identity) -> bool:
+        """Lift a lockout and forgive recent failures; False when the user was not locked."""
+        svc = self.signin
+        now = svc.now()
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            was_locked = svc._locked(user, now)
+            user.locked_until = None
+            s.execute(delete(AuthFailure).where(AuthFailure.user_name == user.name))
+            svc.audit.record(
+                "UserUnlocked",
+                identity=actor,
+                request={"name": name},
+                resources=[Resource("user", name)],
+            )
+            return was_locked
+
+    def service_token(
+        self, name: str, *, label: str, scopes: list[str], days: int, actor: Identity
+    ) -> tuple[str, tokens.TokenInfo]:
+        """An API token for a service account (people create their own, after MFA)."""
+        svc = self.signin
+        now = svc.now()
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            if not user.service:
+                raise InvalidInput(
+                    "user", f"{name} is a person: they create their own tokens after signing in"
+                )
+            if user.disabled:
+                raise InvalidInput("user", f"{name} is disabled")
+            token, created = tokens.create_token(
+                s,
+                user,
+                name=label,
+                scopes=scopes,
+                days=days,
+                allowed=svc.user_scopes(user),
+                max_days=svc.policy.token_max_days,
+                now=now,
+            )
+            svc.audit.record(
+                "ApiTokenCreated",
+                identity=actor,
+                request={"name": created.name, "scopes": list(created.scopes), "days": days},
+                response={"id": created.id, "expires": created.expires_at.isoformat()},
+                resources=[Resource("user", name)],
+            )
+            return token, created
+
+    def tokens_of(self, name: str) -> list[tokens.TokenInfo]:
+        svc = self.signin
+        with svc.db.read() as s:
+            return tokens.list_tokens(s, self._user(s, name))
+
+    def revoke_token(self, name: str, token_id: str, actor: Identity) -> None:
+        svc = self.signin
+        now = svc.now()
+        with svc.db.write() as s:
+            tokens.revoke_token(s, self._user(s, name), token_id, now=now)
+            svc.audit.record(
+                "ApiTokenRevoked",
+                identity=actor,
+                request={"id": token_id},
+                resources=[Resource("user", name)],
+            )

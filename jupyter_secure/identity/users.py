@@ -36,6 +36,7 @@ class UserInfo:
     roles: tuple[str, ...]
     groups: tuple[str, ...]
     disabled: bool
+    service: bool
     has_password: bool
     created_at: dt.datetime
     last_login_at: dt.datetime | None
@@ -47,6 +48,7 @@ class UserInfo:
             roles=tuple(r.role for r in user.roles),
             groups=tuple(g.group_name for g in user.groups),
             disabled=user.disabled,
+            service=user.service,
             has_password=user.password_hash is not None,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
@@ -103,13 +105,21 @@ class UserDirectory:
         roles: Iterable[str],
         groups: Iterable[str] = (),
         password: str | None = None,
+        service: bool = False,
     ) -> UserInfo:
-        """Create an account; everything is checked before anything is written."""
+        """Create an account; everything is checked before anything is written.
+
+        A service account (``service=True``) is what a program acts as: it has no
+        password, never signs in, and reaches the server only with API tokens an
+        administrator creates for it.
+        """
         validate_name(name, "name")
         role_set = validate_roles(roles)
         if not role_set:
             raise InvalidInput("role", "give at least one role (--role)")
         group_set = tuple(sorted({validate_name(g, "group") for g in groups}))
+        if service and password is not None:
+            raise InvalidInput("password", "service accounts have no password (API tokens only)")
         if password is not None:
             self.policy.check(password, user=name)
         if self.find(session, name) is not None:
@@ -119,6 +129,7 @@ class UserDirectory:
             name=name,
             password_hash=hash_password(password) if password is not None else None,
             disabled=False,
+            service=service,
             created_at=now,
             updated_at=now,
         )
@@ -144,6 +155,8 @@ class UserDirectory:
 
     def set_password(self, session: Session, name: str, password: str) -> None:
         user = self.get(session, name)
+        if user.service:
+            raise InvalidInput("user", f"{name} is a service account: it has no password")
         self.policy.check(password, user=name)
         user.password_hash = hash_password(password)
         user.updated_at = utcnow()

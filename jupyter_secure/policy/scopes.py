@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["SCOPES", "UnknownScope", "scope", "validate_scopes"]
+__all__ = ["SCOPES", "UnknownScope", "scope", "scopes_held", "validate_scopes"]
 
 SCOPES: dict[str, str] = {
     "api:read": "Read server status and identity (/api, /api/status, /api/me).",
@@ -58,3 +58,13 @@ def scope(name: str) -> str:
 def validate_scopes(names: Iterable[str]) -> tuple[str, ...]:
     """Every name checked, duplicates removed, sorted."""
     return tuple(sorted({scope(n) for n in names}))
+
+
+def scopes_held(user: object) -> frozenset[str]:
+    """The scopes a user holds, which bound the API tokens made for them.
+
+    Today every account holds every scope — jupyter_server's own model, where
+    anyone signed in may do anything; the roles and groups of the policy room
+    narrow this. API tokens are bounded by the scopes they name either way.
+    """
+    return frozenset(SCOPES)

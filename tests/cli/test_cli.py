@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -345,3 +347,113 @@ def test_env_rotation_refuses_when_the_first_key_is_already_current(tmp_path: Pa
     )
     assert wrong_order.returncode == 1
     assert "new first" in wrong_order.stderr
+
+
+def test_admin_assisted_enrolment_reset_and_unlock(tmp_path: Path, state: Path) -> None:
+    import re
+    import time
+
+    import pyotp
+
+    sd = ("--state-dir", str(state))
+    assert (
+        run_cli(
+            tmp_path, "user", "add", "ann", "--role", "student", "--no-password", *sd
+        ).returncode
+        == 0
+    )
+    out = run_cli(tmp_path, "mfa", "enroll", "ann", *sd)  # no code: the secret stays pending
+    assert out.returncode == 0, out.stderr
+    assert "otpauth://totp/jupyter-secure:ann?secret=" in out.stdout
+    assert "█" in out.stdout or "▀" in out.stdout, "a QR code drawn in the terminal"
+    assert "confirms the secret at their next sign-in" in out.stdout
+    secret = re.search(r"secret:\s+([A-Z2-7]{32})", out.stdout).group(1)  # type: ignore[union-attr]
+    bad = run_cli(tmp_path, "mfa", "enroll", "ann", "--code-stdin", *sd, input="000000\n")
+    assert bad.returncode == 2
+    secret = re.search(r"secret:\s+([A-Z2-7]{32})", bad.stdout).group(1)  # type: ignore[union-attr]
+    ok = run_cli(
+        tmp_path, "mfa", "enroll", "ann", "--code-stdin", *sd,
+        input=pyotp.TOTP(secret).at(time.time()) + "\n",
+    )  # fmt: skip
+    assert ok.returncode == 2, "a new secret was issued by this call: the old code is wrong"
+    secret = re.search(r"secret:\s+([A-Z2-7]{32})", ok.stdout).group(1)  # type: ignore[union-attr]
+    # Interleave: issue, then confirm with the code of *that* secret.
+    with subprocess.Popen(
+        [sys.executable, "-m", "jupyter_secure.cli", "mfa", "enroll", "ann", "--code-stdin", *sd],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=cli_env(tmp_path),
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("secret:"):
+                break
+        found = re.search(r"secret:\s+([A-Z2-7]{32})", "".join(lines))
+        assert found
+        proc.stdin.write(pyotp.TOTP(found.group(1)).at(time.time()) + "\n")
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        assert proc.wait(60) == 0
+    codes = re.findall(r"^\s+([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})$", rest, re.M)
+    assert len(codes) == 10
+    again = run_cli(tmp_path, "mfa", "enroll", "ann", *sd)
+    assert again.returncode == 2
+    assert "mfa reset" in again.stderr
+    reset = run_cli(tmp_path, "mfa", "reset", "ann", "--yes", *sd)
+    assert reset.returncode == 0
+    assert "enrol again" in reset.stdout
+    unlock = run_cli(tmp_path, "user", "unlock", "ann", *sd)
+    assert unlock.returncode == 0
+    assert "was not locked" in unlock.stdout
+    missing = run_cli(tmp_path, "mfa", "reset", "nobody", "--yes", *sd)
+    assert missing.returncode == 2
+    recorded = [e["eventName"] for e in events(tmp_path, state)]
+    for name in ("MfaSecretIssued", "MfaEnrolled", "MfaReset", "UserUnlocked"):
+        assert name in recorded
+    failures = [e for e in events(tmp_path, state, "--event", "MfaReset") if e["errorCode"]]
+    assert failures[0]["requestParameters"] == {"name": "nobody"}
+
+
+def test_disabling_a_user_ends_their_sessions(tmp_path: Path, state: Path) -> None:
+    from jupyter_secure.identity.sessions import STAGE_FULL, start_session
+    from jupyter_secure.state import Store
+    from jupyter_secure.storage.models import User, utcnow
+
+    sd = ("--state-dir", str(state))
+    run_cli(tmp_path, "user", "add", "sid", "--role", "student", "--no-password", *sd)
+    store = Store.open(state, create=False)
+    try:
+        with store.db.write() as s:
+            user = s.query(User).filter_by(name="sid").one()
+            start_session(s, user, STAGE_FULL, now=utcnow(), ip=None, user_agent=None)
+    finally:
+        store.close()
+    r = run_cli(tmp_path, "user", "disable", "sid", *sd)
+    assert "ended 1 session(s)" in r.stdout
+    [disabled] = events(tmp_path, state, "--event", "UserDisabled")
+    assert disabled["responseElements"] == {"sessionsEnded": 1}
+
+
+def test_service_account_tokens_from_the_cli(tmp_path: Path, state: Path) -> None:
+    sd = ("--state-dir", str(state))
+    r = run_cli(tmp_path, "user", "add", "ci-bot", "--role", "viewer", "--service", *sd)
+    assert r.returncode == 0, r.stderr
+    made = run_cli(tmp_path, "token", "create", "ci-bot", "--scope", "api:read", "--days", "3", *sd)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("jst_")
+    listed = json.loads(run_cli(tmp_path, "token", "list", "ci-bot", "--json", *sd).stdout)
+    assert [t["scopes"] for t in listed] == [["api:read"]]
+    assert token not in (state / "state.db").read_bytes().decode("latin-1")
+    bad = run_cli(tmp_path, "token", "create", "ci-bot", "--scope", "api:reed", *sd)
+    assert bad.returncode == 2
+    assert "did you mean 'api:read'" in bad.stderr
+    revoked = run_cli(tmp_path, "token", "revoke", "ci-bot", listed[0]["id"], *sd)
+    assert revoked.returncode == 0
+    assert json.loads(run_cli(tmp_path, "token", "list", "ci-bot", "--json", *sd).stdout)[0][
+        "revoked"
+    ]
+    person = run_cli(tmp_path, "token", "create", "nobody", "--scope", "api:read", *sd)
+    assert person.returncode == 2

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import Browser, code_at, secret_from_enroll_page
+from helpers import PASSWORD, Browser, code_at, secret_from_enroll_page
 
 from jupyter_secure.identity.users import UserDirectory
 
-PASSWORD = "correct horse battery staple"
 T0 = 1_800_000_000.0  # a fixed instant (2027-01-15), aligned to a 30 s TOTP step
 
 
@@ -32,7 +31,7 @@ def state_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def jp_server_config(state_dir: Path):  # type: ignore[no-untyped-def]
     return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_secure": True}},
+        "ServerApp": {"jpserver_extensions": {"jupyter_secure": True, "jupyterlab": True}},
         "SecureApp": {"state_dir": str(state_dir)},
     }
 
