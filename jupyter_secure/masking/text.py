@@ -89,6 +89,8 @@ _NUMERIC = re.compile(
     r"(?:(?:[ .\-/]|\)[ ]?|[ ]?\()?\d){4,48}"
     r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,6})?(?![\w@]|[.\-/:]\d)"
 )
+_CHAIN = re.compile(r"(?:[ .\-/]?\d)+")
+_GLUED_MAX_TOKENS = 8  # no single number (phone, card, IBAN) has more space-separated groups
 _BARE = re.compile(r"\d(?<![\w+/@.\-]\d)\d{4,18}(?![\w@]|[.\-/:]\d)")
 _BARE_ENTITIES = frozenset({Entity.PHONE, Entity.US_SSN, Entity.CREDIT_CARD, Entity.POSTCODE})
 _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?)[ ]?\d{1,6}$")
@@ -354,12 +356,23 @@ _DOTTED = re.compile(
 
 
 def _numbers(text: str, ctx: _Context, regions: Sequence[str]) -> Iterable[Span]:
-    for m in _NUMERIC.finditer(text):
-        span = _classify_number(m.group(), m.start(), m.end(), ctx, regions)
+    pos = 0
+    while (m := _NUMERIC.search(text, pos)) is not None:
+        candidate = m.group()
+        span = _classify_number(candidate, m.start(), m.end(), ctx, regions)
         if span is not None:
             yield span
-        elif " " in m.group():
-            yield from _split_glued(m.group(), m.start(), ctx, regions)
+        elif " " in candidate:
+            yield from _split_glued(candidate, m.start(), ctx, regions)
+        pos = m.end()
+        tail = _CHAIN.match(text, pos)
+        if tail is not None and tail.end() > pos:
+            # The candidate stopped inside a longer chain of numbers ("IBAN SSN SSN card"
+            # hits the length cap): take the chain to its end and split it into numbers,
+            # so a number the cap cut in two is seen whole.
+            chain = text[m.start() : tail.end()]
+            yield from _split_glued(chain, m.start(), ctx, regions)
+            pos = tail.end()
     for start, end in _bare_runs(text, ctx):
         span = _bare_number(text[start:end], start, end, ctx, regions)
         if span is not None:
@@ -377,7 +390,7 @@ def _split_glued(
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(candidate)]
     i = 0
     while i < len(tokens):
-        for j in range(len(tokens), i, -1):
+        for j in range(min(len(tokens), i + _GLUED_MAX_TOKENS), i, -1):
             start, end = tokens[i][0], tokens[j - 1][1]
             if j - i == len(tokens):
                 continue  # the whole candidate was already tried
