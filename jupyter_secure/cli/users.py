@@ -256,7 +256,10 @@ class UserUnlock(_UserCommand):
         (name,) = self.positional("name")
         admin = self.account_admin()
         was_locked = self.audited_call(
-            "UserUnlocked", name, lambda: admin.unlock(name, Identity.os_user())
+            "UserUnlocked",
+            name,
+            lambda: admin.unlock(name, Identity.os_user()),
+            request={"name": name, "reason": "administrator"},
         )
         print(f"user {name} unlocked" if was_locked else f"user {name} was not locked")
 

@@ -274,6 +274,20 @@ class SignIn:
     def _locked(user: User, now: dt.datetime) -> bool:
         return user.locked_until is not None and user.locked_until > now
 
+    def _lift_expired_lock(self, user: User | None, now: dt.datetime) -> None:
+        """A lock whose cool-down has passed is lifted, and the lifting recorded."""
+        if user is None or user.locked_until is None or user.locked_until > now:
+            return
+        user.locked_until = None
+        self._record(
+            "UserUnlocked",
+            Identity.system(),
+            ip=None,
+            user_agent=None,
+            request={"name": user.name, "reason": "cool-down"},
+            user=user.name,
+        )
+
     def _note_lock(self, user: User, ip: str | None, user_agent: str | None) -> None:
         self._record(
             "UserLocked",
@@ -308,6 +322,7 @@ class SignIn:
                 return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
             user = s.scalar(select(User).where(User.name == name)) if name else None
             good = verify_password(user.password_hash if user else None, password)
+            self._lift_expired_lock(user, now)
             locked = user is not None and self._locked(user, now)
             if not good or user is None or user.disabled or locked:
                 reason = (
@@ -400,6 +415,7 @@ class SignIn:
                     user=user.name,
                 )
                 return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            self._lift_expired_lock(user, now)
             if self._locked(user, now):
                 self._record(
                     "MfaVerify",
@@ -718,31 +734,48 @@ class SignIn:
         ip: str | None,
         user_agent: str | None,
     ) -> tuple[str, tokens.TokenInfo]:
-        now = self.now()
         with self.db.write() as s:
             user = s.get(User, info.user_id)
             if user is None:
                 raise InvalidInput("user", "no such user")
-            token, created = tokens.create_token(
-                s,
-                user,
-                name=name,
-                scopes=scopes,
-                days=days,
-                allowed=self.user_scopes(user),
-                max_days=self.policy.token_max_days,
-                now=now,
+            actor = self.identity(user, session_id=info.public_id, mfa=True)
+            return self.issue_token(
+                s, user, name=name, scopes=scopes, days=days, actor=actor, ip=ip, ua=user_agent
             )
-            self._record(
-                "ApiTokenCreated",
-                self.identity(user, session_id=info.public_id, mfa=True),
-                ip=ip,
-                user_agent=user_agent,
-                request={"name": created.name, "scopes": list(created.scopes), "days": days},
-                response={"id": created.id, "expires": created.expires_at.isoformat()},
-                user=user.name,
-            )
-            return token, created
+
+    def issue_token(
+        self,
+        s: Session,
+        user: User,
+        *,
+        name: Any,
+        scopes: Any,
+        days: Any,
+        actor: Identity,
+        ip: str | None = None,
+        ua: str | None = None,
+    ) -> tuple[str, tokens.TokenInfo]:
+        """Create a token for ``user`` within what they hold, and record who made it."""
+        token, created = tokens.create_token(
+            s,
+            user,
+            name=name,
+            scopes=scopes,
+            days=days,
+            allowed=self.user_scopes(user),
+            max_days=self.policy.token_max_days,
+            now=self.now(),
+        )
+        self._record(
+            "ApiTokenCreated",
+            actor,
+            ip=ip,
+            user_agent=ua,
+            request={"name": created.name, "scopes": list(created.scopes), "days": days},
+            response={"id": created.id, "expires": created.expires_at.isoformat()},
+            user=user.name,
+        )
+        return token, created
 
     def list_api_tokens(self, info: sessions.SessionInfo) -> list[tokens.TokenInfo]:
         with self.db.read() as s:
@@ -897,7 +930,7 @@ class AccountAdmin:
             svc.audit.record(
                 "UserUnlocked",
                 identity=actor,
-                request={"name": name},
+                request={"name": name, "reason": "administrator"},
                 resources=[Resource("user", name)],
             )
             return was_locked
@@ -907,7 +940,6 @@ class AccountAdmin:
     ) -> tuple[str, tokens.TokenInfo]:
         """An API token for a service account (people create their own, after MFA)."""
         svc = self.signin
-        now = svc.now()
         with svc.db.write() as s:
             user = self._user(s, name)
             if not user.service:
@@ -916,24 +948,7 @@ class AccountAdmin:
                 )
             if user.disabled:
                 raise InvalidInput("user", f"{name} is disabled")
-            token, created = tokens.create_token(
-                s,
-                user,
-                name=label,
-                scopes=scopes,
-                days=days,
-                allowed=svc.user_scopes(user),
-                max_days=svc.policy.token_max_days,
-                now=now,
-            )
-            svc.audit.record(
-                "ApiTokenCreated",
-                identity=actor,
-                request={"name": created.name, "scopes": list(created.scopes), "days": days},
-                response={"id": created.id, "expires": created.expires_at.isoformat()},
-                resources=[Resource("user", name)],
-            )
-            return token, created
+            return svc.issue_token(s, user, name=label, scopes=scopes, days=days, actor=actor)
 
     def tokens_of(self, name: str) -> list[tokens.TokenInfo]:
         svc = self.signin

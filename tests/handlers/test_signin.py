@@ -126,6 +126,9 @@ async def test_a_lockout_lifts_after_the_cool_down(server) -> None:  # type: ign
     server.clock.advance(15 * 60 + 1)
     b2 = await server.sign_in("alice")
     assert (await b2.get("api/status")).code == 200
+    lifted = server.events("UserUnlocked")[-1]
+    assert lifted["requestParameters"] == {"name": "alice", "reason": "cool-down"}
+    assert lifted["userIdentity"]["type"] == "System"
 
 
 async def test_growing_delays_answer_429_with_retry_after(server) -> None:  # type: ignore[no-untyped-def]
