@@ -36,8 +36,9 @@ from .audit.sink import AuditSink
 from .errors import StartupRefused
 from .handlers.authorizer import SecureAuthorizer
 from .handlers.base import SIGNIN_SETTING
+from .handlers.enforcement import SessionEnforcer
 from .handlers.identity_provider import SecureIdentityProvider
-from .handlers.kernels import SecureKernelManager, SessionEnforcer
+from .handlers.kernels import SecureKernelManager
 from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
 from .policy.scopes import scopes_held
@@ -125,6 +126,29 @@ class SecureApp(ExtensionApp):
                     )
             else:
                 setattr(serverapp, trait, ours)
+        # Every handler must authenticate unless it says otherwise (the sign-in pages do).
+        serverapp.allow_unauthenticated_access = False
+
+    def _check_live_classes(self) -> None:
+        """Refuse if what the server actually built is not ours.
+
+        Extensions linked after this one (JupyterLab's own config files) can still
+        change ServerApp settings; the objects the server ended up with are the truth.
+        """
+        server = self.server
+        built = {
+            "identity provider": (server.identity_provider, SecureIdentityProvider),
+            "authorizer": (server.authorizer, SecureAuthorizer),
+            "kernel manager": (server.kernel_manager, SecureKernelManager),
+        }
+        for what, (obj, cls) in built.items():
+            if not isinstance(obj, cls):
+                self._refuse(
+                    f"the server's {what} is {type(obj).__module__}.{type(obj).__name__}; "
+                    f"jupyter-secure needs {cls.__name__}: remove the setting that replaces it"
+                )
+        if server.web_app.settings.get("allow_unauthenticated_access", True):
+            self._refuse("ServerApp.allow_unauthenticated_access must be False")
 
     def _refuse(self, reason: object) -> NoReturn:
         self.log.critical("jupyter-secure refused to start: %s", reason)
@@ -139,6 +163,7 @@ class SecureApp(ExtensionApp):
         """
         self._started_at = time.monotonic()
         try:
+            self._check_live_classes()
             self._check_root_dir()
             self._start()
         except SystemExit:
@@ -193,7 +218,7 @@ class SecureApp(ExtensionApp):
             resources=[Resource("server", f"{server.ip or 'localhost'}:{server.port}")],
         )
         self.settings["jupyter_secure_state"] = self.state
-        self.enforcer = SessionEnforcer(self.state.db, server.kernel_manager, log=self.log)
+        self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
         self.enforcer.start()
         self.log.info(
             "jupyter-secure %s: state in %s, audit trail %s",

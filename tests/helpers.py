@@ -168,3 +168,20 @@ def code_at(secret: str, now: float) -> str:
     import pyotp
 
     return str(pyotp.TOTP(secret).at(now))
+
+
+async def start_password(server, name: str = "alice") -> Browser:  # type: ignore[no-untyped-def]
+    b = server.browser()
+    await b.get("login")
+    r = await b.post("login", form={"username": name, "password": PASSWORD})
+    assert r.code == 302
+    return b
+
+
+async def ws_connect(browser: Browser, path: str):  # type: ignore[no-untyped-def]
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    url = browser.base.replace("http://", "ws://") + path
+    request = HTTPRequest(url, headers={"Cookie": browser.cookie_header()}, request_timeout=30)
+    return await websocket_connect(request)

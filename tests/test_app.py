@@ -259,3 +259,31 @@ def test_a_state_dir_in_the_root_is_refused_before_anything_is_written(
     code, err = start_server(tmp_path, inside)
     assert_refused(code, err, "inside the notebook root")
     assert not inside.exists()
+
+
+def test_refuses_a_replaced_identity_provider(tmp_path: Path, state_dir: Path) -> None:
+    """Sign-in is ours or the server does not start: a flag cannot swap in token auth."""
+    code, err = start_server(
+        tmp_path,
+        state_dir,
+        "--ServerApp.identity_provider_class=jupyter_server.auth.identity.PasswordIdentityProvider",
+    )
+    assert_refused(code, err, "ServerApp.identity_provider_class is set to")
+
+
+def test_refuses_a_kernel_manager_from_a_config_file(tmp_path: Path, state_dir: Path) -> None:
+    """The same holds for a setting hidden in a config file the admin may not have read."""
+    config_dir = tmp_path / "jupyter-config"
+    config_dir.mkdir(exist_ok=True)
+    (config_dir / "jupyter_server_config.py").write_text(
+        "c.ServerApp.kernel_manager_class = "
+        "'jupyter_server.services.kernels.kernelmanager.MappingKernelManager'\n"
+    )
+    code, err = start_server(tmp_path, state_dir)
+    assert_refused(code, err, "ServerApp.kernel_manager_class is set to")
+
+
+def test_refuses_a_kernel_gateway(tmp_path: Path, state_dir: Path) -> None:
+    """Kernels on a gateway would run outside every guard this server applies."""
+    code, err = start_server(tmp_path, state_dir, "--GatewayClient.url=http://127.0.0.1:9")
+    assert_refused(code, err, "kernel gateways are not supported")

@@ -15,6 +15,7 @@ from ..errors import InvalidInput
 from ..identity.passwords import PasswordPolicy
 from ..identity.sessions import end_user_sessions
 from ..identity.signin import AccountAdmin, SignIn, SignInPolicy
+from ..identity.tokens import revoke_user_tokens
 from ..identity.users import KNOWN_ROLES, UserDirectory
 from ..policy.scopes import scopes_held
 from ..storage.models import utcnow
@@ -225,7 +226,9 @@ class _UserStatus(_UserCommand):
             if self.disable:
                 user = directory.get(session, name)
                 ended = end_user_sessions(session, user.id, now=utcnow(), reason="disabled")
+                revoked = revoke_user_tokens(session, user.id, now=utcnow())
                 response["sessionsEnded"] = ended
+                response["tokensRevoked"] = revoked
         state = "disabled" if self.disable else "enabled"
         print(f"user {name} {state}" if changed else f"user {name} was already {state}")
         if ended:
@@ -305,9 +308,16 @@ class UserSetPassword(_UserCommand):
         password = read_password(self.password_stdin)
         with self.audited_change(
             "PasswordChanged", request={"name": name}, resources=[Resource("user", name)]
-        ) as (session, _):
-            self.directory().set_password(session, name, password)
-        print(f"password of {name} changed")
+        ) as (session, response):
+            directory = self.directory()
+            directory.set_password(session, name, password)
+            # A password is changed because it may be known to someone else: every
+            # session it opened ends, half-finished sign-ins included.
+            user = directory.get(session, name)
+            response["sessionsEnded"] = end_user_sessions(
+                session, user.id, now=utcnow(), reason="password-changed"
+            )
+        print(f"password of {name} changed; {response['sessionsEnded']} session(s) ended")
 
 
 class UserCommand(GroupCommand):

@@ -85,7 +85,7 @@ class SecureHandlerMixin:
             token,
             path=self.base_url,
             httponly=True,
-            secure=self.request.protocol == "https",
+            secure=self.request.protocol == "https" or self.signin.policy.always_secure_cookie,
             samesite="Strict",
         )
 

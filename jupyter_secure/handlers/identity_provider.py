@@ -24,18 +24,37 @@ import datetime as dt
 from typing import Any
 
 from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.websocket import WebSocketHandler
 from traitlets import Unicode, default
 
-from .base import SIGNIN_SETTING, cookie_name
+from .base import SIGNIN_SETTING, cookie_name, run_blocking
+from .enforcement import connections
 
-__all__ = ["SecureIdentityProvider", "SecureUser", "current_request_user"]
+__all__ = ["SecureIdentityProvider", "SecureUser", "current_request_user", "token_may"]
 
 #: The SecureUser of the request being handled (None outside a request).
 current_request_user: contextvars.ContextVar[SecureUser | None] = contextvars.ContextVar(
     "jupyter_secure_user", default=None
 )
+
+
+def token_may(handler: web.RequestHandler, scopes: frozenset[str]) -> bool:
+    """Whether an API token with ``scopes`` may make this request, decided here for every
+    handler — also those that never ask the authorizer (JupyterLab's settings, workspaces,
+    extension manager …). A handler that declares no ``auth_resource`` is not open to tokens.
+    """
+    resource = getattr(handler, "auth_resource", None)
+    if not isinstance(resource, str) or not resource:
+        return False
+    upgrade = handler.request.headers.get("Upgrade", "").lower() == "websocket"
+    if isinstance(handler, WebSocketHandler) or upgrade:
+        action = "execute"
+    else:
+        action = HTTP_METHOD_TO_AUTH_ACTION.get(handler.request.method or "", "")
+    return f"{resource}:{action}" in scopes
 
 
 @dataclasses.dataclass
@@ -97,37 +116,40 @@ class SecureIdentityProvider(IdentityProvider):
             ("/logout", LogoutHandler),
         ]
 
-    def get_user(self, handler: web.RequestHandler) -> SecureUser | None:
-        user = self._resolve(handler)
+    async def get_user(self, handler: web.RequestHandler) -> SecureUser | None:
+        """Who is asking; the database work runs off the event loop."""
+        user = await self._resolve(handler)
         current_request_user.set(user)
+        if user is not None and isinstance(handler, WebSocketHandler):
+            connections.track(handler, user)
         return user
 
-    def _resolve(self, handler: web.RequestHandler) -> SecureUser | None:
+    async def _resolve(self, handler: web.RequestHandler) -> SecureUser | None:
         signin = handler.settings.get(SIGNIN_SETTING)
         if signin is None:
             return None
-        auth = handler.request.headers.get("Authorization", "")
-        if auth:
-            return self._token_user(handler, signin, auth)
-        return self._session_user(handler, signin)
+        scheme, _, value = handler.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() in {"token", "bearer"}:
+            return await self._token_user(handler, signin, value.strip())
+        # Any other Authorization scheme (a proxy's Basic auth) is not ours: use the cookie.
+        return await self._session_user(handler, signin)
 
     @staticmethod
-    def _token_user(handler: web.RequestHandler, signin: Any, auth: str) -> SecureUser | None:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() not in {"token", "bearer"}:
-            return None
-        found = signin.token_user(value.strip())
-        if found is None:
+    async def _token_user(
+        handler: web.RequestHandler, signin: Any, value: str
+    ) -> SecureUser | None:
+        found = await run_blocking(signin.token_user, value)
+        if found is None or not token_may(handler, found.scopes):
             return None
         handler._jupyter_secure_token = True  # type: ignore[attr-defined]
         return SecureUser(username=found.name, scopes=found.scopes, token_id=found.token_id)
 
     @staticmethod
-    def _session_user(handler: web.RequestHandler, signin: Any) -> SecureUser | None:
+    async def _session_user(handler: web.RequestHandler, signin: Any) -> SecureUser | None:
         token = handler.get_cookie(cookie_name(handler))
         if not token:
             return None
-        resolved = signin.resolve(token, ip=handler.request.remote_ip)
+        resolved = await run_blocking(signin.resolve, token, ip=handler.request.remote_ip)
         if resolved is None:
             return None
         info, user = resolved

@@ -64,6 +64,7 @@ class LoginHandler(_Page):
             self.get_body_argument("password", ""),
             ip=self.client_ip,
             user_agent=self.user_agent,
+            previous=self.session_token() or None,
         )
         if not outcome.ok:
             self.fail("login.html", outcome, action=self.page_url("login"))
@@ -200,10 +201,22 @@ class ReauthHandler(_Page):
 
 
 class LogoutHandler(_Page):
-    """End the session on the server, then forget the cookie."""
+    """End the session on the server, then forget the cookie.
+
+    Signing out changes state, so it is a POST with an XSRF token; a GET (JupyterLab's
+    menu, a link) shows a one-button confirmation. An image in a shared notebook
+    pointing at /logout therefore signs nobody out.
+    """
 
     @allow_unauthenticated
-    async def get(self) -> None:
+    def get(self) -> None:
+        if not self.session_token():
+            self.render_page("logged_out.html", login=url_path_join(self.base_url, "login"))
+            return
+        self.render_page("logout.html", action=url_path_join(self.base_url, "logout"))
+
+    @allow_unauthenticated
+    async def post(self) -> None:
         token = self.session_token()
         if token:
             await run_blocking(

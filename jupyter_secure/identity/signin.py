@@ -10,9 +10,10 @@ Rules (all settings are traits of :class:`SignInPolicy`):
   time (an Argon2 verification runs either way). So does a locked account:
   answering "locked" only to the right password would tell an attacker the
   password was right.
-* Growing delays: after failures for a user name, or (more leniently, since
-  a classroom shares one address) for an IP address, the next attempt must
-  wait ``throttle_base * 2^(n-k)`` seconds, capped at ``throttle_max``.
+* Growing delays: after failures for a user name, or (for passwords, and
+  more leniently, since a classroom shares one address) from an IP address,
+  the next attempt must wait ``throttle_base * 2^(n-k)`` seconds, capped at
+  ``throttle_max``. Delays slow guessing; only the lockout stops it.
 * Lockout: ``max_failures`` failed factors (password or code) within
   ``failure_window`` lock the account for ``lockout_cooldown``, or until an
   administrator runs ``jupyter secure user unlock``.
@@ -38,7 +39,7 @@ import qrcode
 import qrcode.image.svg
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
-from traitlets import Float, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..audit.logger import AuditLogger, Identity, Resource
@@ -56,6 +57,9 @@ CODE_FAILED = "That code was not accepted. Enter the current code from your auth
 RECOVERY_KEY = "identity/recovery-hmac-key"
 _UNKNOWN = "(unknown)"
 _NAME_SAFE = re.compile(r"[^\w.@+-]")
+# What may appear in the trail as an attempted user name: a password typed into the
+# wrong field must not be recorded, even "lightly masked".
+_VALID_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 
 
 class SignInPolicy(LoggingConfigurable):
@@ -88,10 +92,12 @@ class SignInPolicy(LoggingConfigurable):
     ).tag(config=True)
     throttle_max = Float(60.0, help="The longest delay imposed between attempts.").tag(config=True)
     ip_free_failures = Int(
-        20,
-        help="""Failures from one IP address (all user names together) before that
-        address is slowed down: generous, because a classroom or an office often
-        shares one address.""",
+        30,
+        help="""Failed passwords from one IP address (all user names together) within
+        failure_window before password attempts from that address are slowed down
+        like a user name's. Generous, because a classroom or an office often shares
+        one address: an attacker there can slow everyone's sign-in (never lock it).
+        0 turns the per-address limit off.""",
     ).tag(config=True)
     step_up_max_age = Float(
         300.0,
@@ -109,6 +115,12 @@ class SignInPolicy(LoggingConfigurable):
         help="The name authenticator apps show next to the account (the otpauth issuer).",
     ).tag(config=True)
     token_max_days = Int(90, help="Longest lifetime, in days, of an API token.").tag(config=True)
+    always_secure_cookie = Bool(
+        False,
+        help="""Mark the session cookie Secure even when the request arrived over plain
+        HTTP: set this behind a proxy that terminates TLS (or set
+        ServerApp.trust_xheaders so the server sees the original scheme).""",
+    ).tag(config=True)
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,7 @@ class SignIn:
         self.clock = clock
         # Fetched once, outside any transaction: a nested write would wait on itself.
         self.recovery_key = secrets.get_or_create(RECOVERY_KEY, lambda: os.urandom(32))
+        self._throttle_noted: dict[tuple[str, str], float] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -222,26 +235,67 @@ class SignIn:
 
     # -- throttling and lockout -------------------------------------------------------------
 
-    def _wait(self, s: Session, user_name: str, ip: str | None, now: dt.datetime) -> float:
-        """Seconds until another attempt for this user name / address is allowed."""
+    def _wait(
+        self, s: Session, user_name: str, now: dt.datetime, *, ip: str | None = None
+    ) -> float:
+        """Seconds until another attempt is allowed (0: go ahead).
+
+        Always keyed by user name (one free failure, then growing delays). The
+        password step also passes the client address: spraying one password over
+        many accounts from one address is slowed once that address has failed
+        ``ip_free_failures`` times. Neither limit locks anyone out; only failures
+        for one account lock that account.
+        """
         since = now - dt.timedelta(seconds=self.policy.failure_window)
-        waits = [0.0]
-        for column, value, free in (
-            (AuthFailure.user_name, user_name, 1),
-            (AuthFailure.ip, ip, self.policy.ip_free_failures),
-        ):
-            if value is None:
-                continue
+        limits = [(AuthFailure.user_name, user_name, 1)]
+        if ip is not None and self.policy.ip_free_failures > 0:
+            limits.append((AuthFailure.ip, ip, self.policy.ip_free_failures))
+        wait = 0.0
+        for column, value, free in limits:
             n, last = s.execute(
                 select(func.count(), func.max(AuthFailure.at)).where(
                     column == value, AuthFailure.at > since
                 )
             ).one()
-            if n > free and last is not None:
-                last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
-                gap = min(self.policy.throttle_base * 2 ** (n - free - 1), self.policy.throttle_max)
-                waits.append((last - now).total_seconds() + gap)
-        return max(waits)
+            if n <= free or last is None:
+                continue
+            last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+            gap = min(self.policy.throttle_base * 2 ** (n - free - 1), self.policy.throttle_max)
+            wait = max(wait, (last - now).total_seconds() + gap)
+        return float(wait)
+
+    def _note_throttled(self, event: str, name: str, ident: Identity, ip: str | None) -> None:
+        """Record a throttled attempt at most once a minute per user name: attackers'
+        traffic must not be able to grow the trail without bound."""
+        key = (event, name)
+        now = self.clock()
+        if now - self._throttle_noted.get(key, 0.0) < 60:
+            return
+        self._throttle_noted[key] = now
+        if len(self._throttle_noted) > 10_000:
+            self._throttle_noted.clear()
+        self._record(
+            event,
+            ident,
+            ip=ip,
+            user_agent=None,
+            request={"userName": name} if event == "Login" else {"method": "totp"},
+            error="Throttled",
+            user=None,
+        )
+
+    @staticmethod
+    def _lock_row(s: Session, user_id: int) -> User | None:
+        """The user row, locked for this transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        already serialises writers): two requests with one code cannot both pass."""
+        # populate_existing: an object already in this session's identity map would
+        # otherwise keep the attribute values read before the lock was taken.
+        return s.scalar(
+            select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
 
     def _fail(
         self,
@@ -257,6 +311,8 @@ class SignIn:
 
         Returns True when this failure locked the account.
         """
+        # Counted even while locked, so a locked account is throttled exactly like any
+        # other name: its behaviour must not reveal that it exists or is locked.
         s.add(AuthFailure(user_name=user_name, ip=(ip or "")[:64] or None, factor=factor, at=now))
         s.flush()
         if user is None or self._locked(user, now):
@@ -302,29 +358,38 @@ class SignIn:
     # -- step 1: password -------------------------------------------------------------------
 
     def password(
-        self, user_name: str, password: str, *, ip: str | None, user_agent: str | None
+        self,
+        user_name: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        previous: str | None = None,
     ) -> Outcome:
-        """Check a user name and password; on success start a pre-MFA (or enrol) session."""
+        """Check a user name and password; on success start a pre-MFA (or enrol) session.
+
+        The Argon2 verification runs outside any transaction, so sign-ins do not
+        queue behind each other's hashing while holding the database's write lock.
+        ``previous`` is the session cookie the browser sent, ended when a new
+        sign-in starts.
+        """
         now = self.now()
         name = _clean_name(user_name.strip())
-        with self.db.write() as s:
-            wait = self._wait(s, name, ip, now)
-            if wait > 0:
-                self._record(
-                    "Login",
-                    self.identity(None),
-                    ip=ip,
-                    user_agent=user_agent,
-                    request={"userName": name},
-                    error="Throttled",
-                    message=f"retry in {wait:.0f} s",
-                )
-                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+        shown = name if _VALID_NAME.match(name) else "(not a user name)"
+        with self.db.read() as s:
+            wait = self._wait(s, name, now, ip=ip)
             user = s.scalar(select(User).where(User.name == name)) if name else None
-            good = verify_password(user.password_hash if user else None, password)
+            stored = user.password_hash if user is not None else None
+            user_id = user.id if user is not None else None
+        if wait > 0:
+            self._note_throttled("Login", shown, self.identity(None), ip)
+            return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+        good = verify_password(stored, password)
+        with self.db.write() as s:
+            user = self._lock_row(s, user_id) if user_id is not None else None
             self._lift_expired_lock(user, now)
             locked = user is not None and self._locked(user, now)
-            if not good or user is None or user.disabled or locked:
+            if not good or user is None or user.disabled or locked or user.service:
                 reason = (
                     "AccountLocked"
                     if locked
@@ -332,21 +397,23 @@ class SignIn:
                     if user is not None and user.disabled and good
                     else "InvalidCredentials"
                 )
-                just_locked = not locked and self._fail(
-                    s, user, user_name=name, ip=ip, factor="password", now=now
-                )
+                just_locked = self._fail(s, user, user_name=name, ip=ip, factor="password", now=now)
                 self._record(
                     "Login",
-                    self.identity(user if user else None),
+                    self.identity(user),
                     ip=ip,
                     user_agent=user_agent,
-                    request={"userName": name},
+                    request={"userName": shown},
                     error=reason,
                     user=user.name if user else None,
                 )
                 if just_locked and user is not None:
                     self._note_lock(user, ip, user_agent)
                 return Outcome(False, FAILED, "invalid")
+            if previous:
+                old = sessions.find_session(s, previous)
+                if old is not None:
+                    sessions.end_session(old[0], now=now, reason="replaced")
             if not self.mfa_required(user):
                 stage = sessions.STAGE_FULL
             elif user.mfa_enrolled_at is None:
@@ -364,11 +431,23 @@ class SignIn:
                 self.identity(user, session_id=info.public_id),
                 ip=ip,
                 user_agent=user_agent,
-                request={"userName": name},
+                request={"userName": shown},
                 response={"next": next_step},
                 user=user.name,
             )
             return Outcome(True, token=token, session=info, next=next_step)
+
+    def _half_done(self, s: Session, token: str, stage: str) -> tuple[LoginSession, User] | None:
+        """The pre-MFA session a POST continues, locked, if it is still in time."""
+        found = sessions.find_session(s, token)
+        if found is None or found[0].stage != stage or found[1].disabled:
+            return None
+        row, user = found
+        if (self.now() - row.created_at).total_seconds() > self.policy.failure_window:
+            sessions.end_session(row, now=self.now(), reason="expired")
+            return None  # a half-finished sign-in does not wait forever
+        locked = self._lock_row(s, user.id)
+        return (row, locked) if locked is not None else None
 
     # -- step 2: second factor --------------------------------------------------------------
 
@@ -398,22 +477,14 @@ class SignIn:
         now = self.now()
         method = "recovery" if recovery_code else "totp"
         with self.db.write() as s:
-            found = sessions.find_session(s, token)
-            if found is None or found[0].stage != sessions.STAGE_PASSWORD or found[1].disabled:
+            found = self._half_done(s, token, sessions.STAGE_PASSWORD)
+            if found is None:
                 return Outcome(False, "Your sign-in expired. Start again.", "expired")
             row, user = found
             ident = self.identity(user, session_id=row.public_id)
-            wait = self._wait(s, user.name, ip, now)
+            wait = self._wait(s, user.name, now)
             if wait > 0:
-                self._record(
-                    "MfaVerify",
-                    ident,
-                    ip=ip,
-                    user_agent=user_agent,
-                    request={"method": method},
-                    error="Throttled",
-                    user=user.name,
-                )
+                self._note_throttled("MfaVerify", user.name, ident, ip)
                 return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
             self._lift_expired_lock(user, now)
             if self._locked(user, now):
@@ -516,15 +587,23 @@ class SignIn:
     # -- enrolment --------------------------------------------------------------------------
 
     def enrollment(self, token: str) -> Enrollment | None:
-        """The QR code and secret for a session in the enrol stage (created once, kept)."""
-        found = self.pending(token, sessions.STAGE_ENROLL)
-        if found is None:
-            return None
-        return self.pending_secret(found[1])
+        """The QR code and secret for a session in the enrol stage.
 
-    def pending_secret(self, user: User) -> Enrollment:
-        name = f"totp-pending/{user.id}"
-        secret = self.secrets.get_or_create(name, lambda: totp.new_secret().encode()).decode()
+        The secret belongs to this session (someone else who knows the password
+        and opens the page gets a different one), unless an administrator issued
+        one with ``jupyter secure mfa enroll``; an enrolled user has nothing to enrol.
+        """
+        found = self.pending(token, sessions.STAGE_ENROLL)
+        if found is None or found[1].mfa_enrolled_at is not None:
+            return None
+        row, user = found
+        with self.db.read() as s:
+            issued = self.secrets.get(s, _pending_name(user.id, None))
+        if issued is not None:
+            secret = issued.decode()
+        else:
+            name = _pending_name(user.id, row.public_id)
+            secret = self.secrets.get_or_create(name, lambda: totp.new_secret().encode()).decode()
         uri = totp.provisioning_uri(secret, user.name, self.policy.issuer)
         return Enrollment(user.name, secret, uri, qr_svg(uri))
 
@@ -534,15 +613,18 @@ class SignIn:
         """Activate the pending secret once a first code verifies; returns recovery codes."""
         now = self.now()
         with self.db.write() as s:
-            found = sessions.find_session(s, token)
-            if found is None or found[0].stage != sessions.STAGE_ENROLL or found[1].disabled:
+            found = self._half_done(s, token, sessions.STAGE_ENROLL)
+            if found is None or found[1].mfa_enrolled_at is not None:
                 return Outcome(False, "Your sign-in expired. Start again.", "expired")
             row, user = found
             ident = self.identity(user, session_id=row.public_id)
-            wait = self._wait(s, user.name, ip, now)
+            wait = self._wait(s, user.name, now)
             if wait > 0:
                 return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
-            ok, reason, step = self._confirm_pending(s, user, code, now)
+            self._lift_expired_lock(user, now)
+            if self._locked(user, now):
+                return Outcome(False, CODE_FAILED, "invalid")
+            ok, reason, step = self._confirm_pending(s, user, code, now, row.public_id)
             if not ok:
                 just_locked = self._fail(
                     s, user, user_name=user.name, ip=ip, factor="enroll", now=now
@@ -559,6 +641,7 @@ class SignIn:
                 if just_locked:
                     self._note_lock(user, ip, user_agent)
                 return Outcome(False, CODE_FAILED, "invalid")
+            assert step is not None  # noqa: S101 - set whenever ok
             codes = self._activate(s, user, step, now)
             sessions.end_session(row, now=now, reason="enrolled")
             new_token, info = sessions.start_session(
@@ -577,22 +660,36 @@ class SignIn:
             return Outcome(True, token=new_token, session=info, next="done", recovery_codes=codes)
 
     def _confirm_pending(
-        self, s: Session, user: User, code: str, now: dt.datetime
-    ) -> tuple[bool, str, int | None]:
-        pending = self.secrets.get(s, f"totp-pending/{user.id}")
+        self, s: Session, user: User, code: str, now: dt.datetime, session_id: str | None
+    ) -> tuple[bool, str, tuple[int, bytes] | None]:
+        """Check ``code`` against the pending secret; on success (its step, the secret)."""
+        pending = self.secrets.get(s, _pending_name(user.id, None))
+        if pending is None and session_id is not None:
+            pending = self.secrets.get(s, _pending_name(user.id, session_id))
         if pending is None:
             return False, "NoPendingSecret", None
         result = totp.check_code(pending.decode(), code, now=now.timestamp(), last_step=None)
         if not result.ok:
             return False, "InvalidCode" if result.reason != "malformed" else "MalformedCode", None
-        return True, "ok", result.step
+        assert result.step is not None  # noqa: S101 - ok results carry their step
+        return True, "ok", (result.step, pending)
 
-    def _activate(self, s: Session, user: User, step: int | None, now: dt.datetime) -> list[str]:
-        pending = self.secrets.get(s, f"totp-pending/{user.id}")
-        if pending is None:  # pragma: no cover - checked by _confirm_pending in the same txn
-            raise RuntimeError("pending secret vanished")
-        self.secrets.put(s, f"totp/{user.id}", pending)
-        self.secrets.delete(s, f"totp-pending/{user.id}")
+    def _activate(
+        self, s: Session, user: User, confirmed: tuple[int, bytes], now: dt.datetime
+    ) -> list[str]:
+        """Make the confirmed secret the user's; every other pending secret and every
+        other half-finished sign-in of theirs ends with it."""
+        step, secret = confirmed
+        self.secrets.put(s, f"totp/{user.id}", secret)
+        self.secrets.delete_prefix(s, f"totp-pending/{user.id}")
+        for other in s.scalars(
+            select(LoginSession).where(
+                LoginSession.user_id == user.id,
+                LoginSession.ended_at.is_(None),
+                LoginSession.stage != sessions.STAGE_FULL,
+            )
+        ):
+            sessions.end_session(other, now=now, reason="enrolled")
         user.mfa_enrolled_at = now
         user.mfa_last_step = step
         s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
@@ -665,6 +762,86 @@ class SignIn:
                 user=user.name,
             )
 
+    def standing(
+        self, session_ids: set[str], token_ids: set[str], names: set[str]
+    ) -> tuple[set[str], set[str], set[str]]:
+        """For the enforcer: which sessions (public ids) and API tokens (ids) still stand,
+        and which of ``names`` are cut off (disabled, removed, or their factor reset)."""
+        now = self.now()
+        with self.db.read() as s:
+            good_sessions, ended = self._standing_sessions(s, session_ids, now)
+            good_tokens = self._standing_tokens(s, token_ids, now)
+            stopped = self._cut_off(s, names)
+        for session_id, reason in ended:
+            self._end_by_id(session_id, reason, now)
+        return good_sessions, good_tokens, stopped
+
+    def _standing_sessions(
+        self, s: Session, ids: set[str], now: dt.datetime
+    ) -> tuple[set[str], list[tuple[str, str]]]:
+        good: set[str] = set()
+        ended: list[tuple[str, str]] = []
+        if not ids:
+            return good, ended
+        rows = s.execute(
+            select(LoginSession, User)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.public_id.in_(ids))
+        ).all()
+        for row, user in rows:
+            if row.ended_at is not None or row.stage != sessions.STAGE_FULL:
+                continue
+            reason = self._end_reason(row, user, now)
+            if reason is None:
+                good.add(row.public_id)
+            else:
+                ended.append((row.id, reason))
+        return good, ended
+
+    def _standing_tokens(self, s: Session, ids: set[str], now: dt.datetime) -> set[str]:
+        if not ids:
+            return set()
+        rows = s.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.id.in_(ids))
+        ).all()
+        return {
+            token.id
+            for token, user in rows
+            if token.revoked_at is None
+            and token.expires_at > now
+            and not user.disabled
+            and not (self.mfa_required(user) and user.mfa_enrolled_at is None)
+        }
+
+    def _cut_off(self, s: Session, names: set[str]) -> set[str]:
+        if not names:
+            return set()
+        users = list(s.scalars(select(User).where(User.name.in_(names))))
+        gone = names - {u.name for u in users}
+        return gone | {
+            u.name
+            for u in users
+            if u.disabled or (self.mfa_required(u) and u.mfa_enrolled_at is None)
+        }
+
+    def _end_by_id(self, session_id: str, reason: str, now: dt.datetime) -> None:
+        with self.db.write() as s:
+            row = s.get(LoginSession, session_id)
+            user = s.get(User, row.user_id) if row is not None else None
+            if row is None or user is None or row.ended_at is not None:
+                return
+            sessions.end_session(row, now=now, reason=reason)
+            self._record(
+                "SessionEnded",
+                self.identity(user, session_id=row.public_id),
+                ip=None,
+                user_agent=None,
+                request={"reason": reason},
+                user=user.name,
+            )
+
     def logout(self, token: str, *, ip: str | None, user_agent: str | None) -> None:
         now = self.now()
         with self.db.write() as s:
@@ -695,11 +872,25 @@ class SignIn:
             found = sessions.find_session(s, token)
             if found is None or found[0].stage != sessions.STAGE_FULL:
                 return Outcome(False, "Sign in first.", "expired")
-            row, user = found
+            row, _ = found
+            user = self._lock_row(s, row.user_id)
+            if user is None:
+                return Outcome(False, "Sign in first.", "expired")
             ident = self.identity(user, session_id=row.public_id, mfa=row.mfa_at is not None)
-            wait = self._wait(s, user.name, ip, now)
+            wait = self._wait(s, user.name, now)
             if wait > 0:
                 return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            self._lift_expired_lock(user, now)
+            if self._locked(user, now):
+                self._record(
+                    "StepUp",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    error="AccountLocked",
+                    user=user.name,
+                )
+                return Outcome(False, CODE_FAILED, "invalid")
             ok, reason = self._check_totp(s, user, code, now)
             if not ok:
                 just_locked = self._fail(
@@ -821,6 +1012,13 @@ class SignIn:
         return result
 
 
+def _pending_name(user_id: int, session_id: str | None) -> str:
+    """Where a not-yet-confirmed TOTP secret waits: per sign-in session, or issued by an admin."""
+    return (
+        f"totp-pending/{user_id}" if session_id is None else f"totp-pending/{user_id}/{session_id}"
+    )
+
+
 def qr_svg(data: str) -> str:
     """An inline SVG QR code of ``data`` (no external image, no Pillow)."""
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
@@ -859,7 +1057,7 @@ class AccountAdmin:
                     f"{name} already has a second factor; run `jupyter secure mfa reset` first",
                 )
             secret = totp.new_secret()
-            svc.secrets.put(s, f"totp-pending/{user.id}", secret.encode())
+            svc.secrets.put(s, _pending_name(user.id, None), secret.encode())
             svc.audit.record(
                 "MfaSecretIssued",
                 identity=actor,
@@ -875,7 +1073,9 @@ class AccountAdmin:
         now = svc.now()
         with svc.db.write() as s:
             user = self._user(s, name)
-            ok, reason, step = svc._confirm_pending(s, user, code, now)
+            if user.mfa_enrolled_at is not None:
+                raise InvalidInput("user", f"{name} already has a second factor")
+            ok, reason, step = svc._confirm_pending(s, user, code, now, None)
             request = {"name": name, "method": "totp", "assistedBy": actor.name}
             if not ok:
                 svc.audit.record(
@@ -886,6 +1086,7 @@ class AccountAdmin:
                     resources=[Resource("user", name)],
                 )
                 raise InvalidInput("code", "that code was not accepted")
+            assert step is not None  # noqa: S101 - set whenever ok
             codes = svc._activate(s, user, step, now)
             svc.audit.record(
                 "MfaEnrolled",
@@ -902,8 +1103,8 @@ class AccountAdmin:
         now = svc.now()
         with svc.db.write() as s:
             user = self._user(s, name)
-            for secret in (f"totp/{user.id}", f"totp-pending/{user.id}"):
-                svc.secrets.delete(s, secret)
+            svc.secrets.delete(s, f"totp/{user.id}")
+            svc.secrets.delete_prefix(s, f"totp-pending/{user.id}")
             s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
             user.mfa_enrolled_at = None
             user.mfa_last_step = None

@@ -3,8 +3,9 @@
 A person creates a token after signing in with a second factor, choosing
 which of the scopes they hold it may use and for how long (at most
 ``max_days``). The token (``jst_`` + 256 random bits) is shown once; the
-database keeps its SHA-256. A token never carries more than its scopes, and
-it dies with its user's account (disable, MFA reset).
+database keeps its SHA-256. A token never carries more than its scopes; it is
+refused while its user is disabled or has no second factor, and revoked for
+good when an administrator disables the account or resets its second factor.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ STEP_SECONDS = 30
 DIGITS = 6
 WINDOW = 1
 SECRET_BITS = 160
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"^[0-9]{6}$")  # ASCII digits only: \d would admit Arabic-Indic ones
 
 
 def new_secret() -> str:

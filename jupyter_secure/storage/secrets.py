@@ -138,6 +138,15 @@ class SecretStore:
         session.delete(row)
         return True
 
+    def delete_prefix(self, session: Session, prefix: str) -> int:
+        """Delete ``prefix`` and every secret named ``prefix/…``."""
+        rows = session.scalars(
+            select(Secret).where((Secret.name == prefix) | Secret.name.startswith(prefix + "/"))
+        ).all()
+        for row in rows:
+            session.delete(row)
+        return len(rows)
+
     def names(self, session: Session) -> list[str]:
         return list(session.scalars(select(Secret.name).order_by(Secret.name)))
 

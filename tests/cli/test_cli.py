@@ -433,7 +433,7 @@ def test_disabling_a_user_ends_their_sessions(tmp_path: Path, state: Path) -> No
     r = run_cli(tmp_path, "user", "disable", "sid", *sd)
     assert "ended 1 session(s)" in r.stdout
     [disabled] = events(tmp_path, state, "--event", "UserDisabled")
-    assert disabled["responseElements"] == {"sessionsEnded": 1}
+    assert disabled["responseElements"] == {"sessionsEnded": 1, "tokensRevoked": 0}
 
 
 def test_service_account_tokens_from_the_cli(tmp_path: Path, state: Path) -> None:

@@ -14,7 +14,7 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from helpers import PASSWORD, Browser
+from helpers import PASSWORD, start_password, ws_connect
 
 from jupyter_secure.audit.logger import Identity
 from jupyter_secure.errors import InvalidInput
@@ -31,14 +31,6 @@ def without_xsrf(body: bytes) -> str:
 
 def names(server) -> list[str]:  # type: ignore[no-untyped-def]
     return [e["eventName"] for e in server.events()]
-
-
-async def start_password(server, name: str = "alice") -> Browser:  # type: ignore[no-untyped-def]
-    b = server.browser()
-    await b.get("login")
-    r = await b.post("login", form={"username": name, "password": PASSWORD})
-    assert r.code == 302
-    return b
 
 
 async def test_enrolment_then_sign_in_with_a_code(server) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +54,10 @@ async def test_enrolment_then_sign_in_with_a_code(server) -> None:  # type: igno
     assert enrolled["responseElements"] == {"recoveryCodes": 10}
     assert enrolled["userIdentity"]["mfa"] is True
     # Out and in again, now with a code.
-    r = await b2.get("logout")
+    confirm = await b2.get("logout")
+    assert b"sign-out" in confirm.body
+    assert (await b2.get("api/status")).code == 200, "a GET of /logout signs nobody out"
+    r = await b2.post("logout", form={})
     assert r.code == 200
     assert (await b2.get("api/status")).code == 403
     b3 = await server.sign_in("alice")
@@ -108,6 +103,7 @@ async def test_lockout_after_five_failed_factors_then_unlock(server) -> None:  #
     assert r.code == 401
     assert server.events("Login")[-1]["errorCode"] == "AccountLocked"
     # ... and the answer is the same as for a wrong password: no oracle.
+    server.clock.advance(120)
     wrong = await b2.post("login", form={"username": "alice", "password": "not the password"})
     assert without_xsrf(r.body) == without_xsrf(wrong.body)
     # An administrator unlocks; sign-in works again.
@@ -169,7 +165,7 @@ async def test_a_recovery_code_works_once(server) -> None:  # type: ignore[no-un
     r = await b.post("login/enroll", form={"otp": server.code("alice")})
     codes = re.findall(r"<li>([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})</li>", r.body.decode())
     assert len(codes) == 10
-    await b.get("logout")
+    await b.post("logout", form={})
     b2 = await start_password(server)
     r = await b2.post("login/mfa", form={"recovery_code": codes[3].upper()})
     assert r.code == 302
@@ -257,15 +253,6 @@ async def test_no_route_answers_a_session_without_its_second_factor(server, jp_s
                 assert rel.startswith(("static/", "lab/extensions/", "lab/api/themes/")), rel
         checked += 1
     assert checked > 45
-
-
-async def ws_connect(browser: Browser, path: str):  # type: ignore[no-untyped-def]
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    url = browser.base.replace("http://", "ws://") + path
-    request = HTTPRequest(url, headers={"Cookie": browser.cookie_header()}, request_timeout=30)
-    return await websocket_connect(request)
 
 
 async def test_forms_without_a_matching_xsrf_token_are_refused(server) -> None:  # type: ignore[no-untyped-def]

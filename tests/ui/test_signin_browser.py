@@ -114,6 +114,7 @@ def test_enrol_sign_out_and_sign_in_again(lab: str) -> None:
             page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
             shot(page, "04-jupyterlab")
             page.goto(f"{lab}/logout")
+            page.click("#sign-out")
             page.wait_for_selector("#sign-in-again")
             shot(page, "05-signed-out")
             page.goto(f"{lab}/lab")
