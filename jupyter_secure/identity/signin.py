@@ -751,16 +751,21 @@ class SignIn:
             found = sessions.find_session(s, token)
             if found is None:
                 return
-            row, user = found
-            sessions.end_session(row, now=now, reason=reason)
-            self._record(
-                "SessionEnded",
-                self.identity(user, session_id=row.public_id),
-                ip=ip,
-                user_agent=None,
-                request={"reason": reason},
-                user=user.name,
-            )
+            self._close(*found, reason=reason, now=now, ip=ip)
+
+    def _close(
+        self, row: LoginSession, user: User, *, reason: str, now: dt.datetime, ip: str | None
+    ) -> None:
+        """End one session and record why (inside the caller's write transaction)."""
+        sessions.end_session(row, now=now, reason=reason)
+        self._record(
+            "SessionEnded",
+            self.identity(user, session_id=row.public_id),
+            ip=ip,
+            user_agent=None,
+            request={"reason": reason},
+            user=user.name,
+        )
 
     def standing(
         self, session_ids: set[str], token_ids: set[str], names: set[str]
@@ -832,15 +837,7 @@ class SignIn:
             user = s.get(User, row.user_id) if row is not None else None
             if row is None or user is None or row.ended_at is not None:
                 return
-            sessions.end_session(row, now=now, reason=reason)
-            self._record(
-                "SessionEnded",
-                self.identity(user, session_id=row.public_id),
-                ip=None,
-                user_agent=None,
-                request={"reason": reason},
-                user=user.name,
-            )
+            self._close(row, user, reason=reason, now=now, ip=None)
 
     def logout(self, token: str, *, ip: str | None, user_agent: str | None) -> None:
         now = self.now()
