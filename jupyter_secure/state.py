@@ -39,6 +39,7 @@ from .audit.mirror import DirectoryMirror, mirror_from_url, read_mirror
 from .audit.sink import AuditSink
 from .audit.verify import VerifyReport, verify_trail
 from .errors import InvalidInput, StartupRefused
+from .policy.live import POLICY_FILENAME, ensure_policy_file
 from .storage.database import DB_FILENAME, Database, sqlite_url
 from .storage.keys import KeyRing, KeySource, MasterKey
 from .storage.models import Meta
@@ -267,6 +268,11 @@ class SecureState:
         self.index.close()
         self.store.close()
 
+    @property
+    def policy_path(self) -> Path:
+        """The access policy file (``policy.toml``), written with the defaults at init."""
+        return self.state_dir / POLICY_FILENAME
+
     def __enter__(self) -> SecureState:
         return self
 
@@ -304,6 +310,8 @@ class SecureState:
             store.close()
             raise
         try:
+            if create:
+                ensure_policy_file(state.policy_path)
             state.index.catch_up()
             state.index.start()
             if store.created:

@@ -12,6 +12,7 @@ from .base import GroupCommand
 from .init import InitCommand, LabCommand
 from .keys import KeysCommand
 from .mfa import MfaCommand
+from .policy import AccessCommand, PolicyCommand
 from .tokens import TokenCommand
 from .users import UserCommand
 
@@ -42,6 +43,8 @@ class SecureCommand(GroupCommand):
         "user": (UserCommand, UserCommand.description),
         "mfa": (MfaCommand, MfaCommand.description),
         "token": (TokenCommand, TokenCommand.description),
+        "policy": (PolicyCommand, PolicyCommand.description),
+        "access": (AccessCommand, AccessCommand.description),
         "keys": (KeysCommand, KeysCommand.description),
         "audit": (AuditCommand, AuditCommand.description),
         "lab": (LabCommand, "Start JupyterLab on the demo workspace."),

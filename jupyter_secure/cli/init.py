@@ -36,6 +36,7 @@ class InitCommand(StateCommand):
         key_id = state.secrets.ring.fingerprint
         print(f"  master key:  {state.key_source.describe()} (key id {key_id})")
         print(f"  audit trail: {state.trail_id}, signing key {state.signer.key_id}")
+        print(f"  policy:      {state.policy_path} (check it: jupyter secure policy check)")
         beside = state.store.key_file_inside()
         if beside is not None:
             print(

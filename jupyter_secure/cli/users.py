@@ -16,9 +16,9 @@ from ..identity.passwords import PasswordPolicy
 from ..identity.sessions import end_user_sessions
 from ..identity.signin import AccountAdmin, SignIn, SignInPolicy
 from ..identity.tokens import revoke_user_tokens
-from ..identity.users import KNOWN_ROLES, UserDirectory
-from ..policy.scopes import scopes_held
-from ..storage.models import utcnow
+from ..identity.users import KNOWN_ROLES, UserDirectory, principal_of_account
+from ..policy import load_policy
+from ..storage.models import User, utcnow
 from .base import GroupCommand, StateCommand, state_aliases, state_flags
 
 __all__ = ["UserCommand"]
@@ -53,9 +53,14 @@ class _UserCommand(StateCommand):
             self.state.secrets,
             self.state.audit,
             SignInPolicy(parent=self),
-            user_scopes=scopes_held,
+            user_scopes=self.user_scopes,
         )
         return AccountAdmin(signin)
+
+    def user_scopes(self, user: User) -> frozenset[str]:
+        """What a user holds under the state directory's policy (bounds their tokens)."""
+        policy = load_policy(self.state.policy_path)
+        return policy.effective_scopes(principal_of_account(user))
 
     def audited_call(
         self,

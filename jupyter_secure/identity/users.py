@@ -18,14 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
+from ..policy.decide import Principal
+from ..policy.roles import BUILTIN_ROLE_NAMES
 from ..storage.models import GroupMember, User, UserRole, utcnow
 from .passwords import PasswordPolicy, hash_password
 
-__all__ = ["KNOWN_ROLES", "UserDirectory", "UserInfo", "validate_name"]
+__all__ = ["KNOWN_ROLES", "UserDirectory", "UserInfo", "principal_of_account", "validate_name"]
 
 #: The roles the product ships with (see docs/admin-guide.md). An unknown role is
 #: refused rather than stored, because nothing would ever grant it anything.
-KNOWN_ROLES = ("admin", "instructor", "data_scientist", "student", "auditor", "viewer")
+#: The roles an account can hold directly: the built-in ones (the policy file adds
+#: others, given through its groups).
+KNOWN_ROLES: tuple[str, ...] = tuple(BUILTIN_ROLE_NAMES)
 
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 
@@ -160,3 +164,8 @@ class UserDirectory:
         self.policy.check(password, user=name)
         user.password_hash = hash_password(password)
         user.updated_at = utcnow()
+
+
+def principal_of_account(user: User) -> Principal:
+    """The policy's view of a stored account: its name, roles and groups."""
+    return Principal(user.name, [r.role for r in user.roles], [g.group_name for g in user.groups])

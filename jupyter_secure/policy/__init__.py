@@ -31,8 +31,13 @@ from .document import default_policy_text as default_policy_text
 from .document import load_policy as load_policy
 from .document import parse_policy as parse_policy
 from .explain import explain as explain
+from .live import POLICY_FILENAME as POLICY_FILENAME
+from .live import LivePolicy as LivePolicy
+from .live import ensure_policy_file as ensure_policy_file
 from .markdown import roles_markdown as roles_markdown
 from .markdown import scopes_markdown as scopes_markdown
+from .review import Review as Review
+from .review import access_review as access_review
 from .roles import BUILTIN_ROLE_NAMES as BUILTIN_ROLE_NAMES
 from .roles import DEFAULT_ROLES as DEFAULT_ROLES
 from .roles import Role as Role
@@ -54,22 +59,27 @@ __all__ = [
     "DEFAULT_TERMINALS",
     "GUARDED_KERNELSPEC",
     "OWNER",
+    "POLICY_FILENAME",
     "POLICY_VERSION",
     "RESOURCES",
     "SCOPES",
     "Decision",
     "Group",
+    "LivePolicy",
     "PathRule",
     "Policy",
     "PolicyError",
     "PolicyProblem",
     "Principal",
+    "Review",
     "Role",
     "UnknownScope",
     "UserGrant",
+    "access_review",
     "compile_pattern",
     "default_policy",
     "default_policy_text",
+    "ensure_policy_file",
     "explain",
     "load_policy",
     "normalise_path",
