@@ -24,24 +24,27 @@ from __future__ import annotations
 import atexit
 import os
 import time
+from pathlib import Path
 from typing import NoReturn, cast
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Enum, Unicode, default
+from traitlets import Enum, Float, Unicode, default
 
 from ._version import __version__
 from .audit.logger import AuditLogger, Identity, Resource
 from .audit.sink import AuditSink
 from .errors import StartupRefused
+from .handlers.access import POLICY_SETTING, audit_denials, principal_of
 from .handlers.authorizer import SecureAuthorizer
 from .handlers.base import SIGNIN_SETTING
+from .handlers.contents import SecureContentsManager
 from .handlers.enforcement import SessionEnforcer
 from .handlers.identity_provider import SecureIdentityProvider
-from .handlers.kernels import SecureKernelManager
+from .handlers.kernels import SecureKernelManager, SecureSessionManager
 from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
-from .policy.scopes import scopes_held
+from .policy import GUARDED_KERNELSPEC, LivePolicy, Policy, PolicyError
 from .state import SecureState, VerifyMode
 from .storage.keys import MasterKey
 from .storage.paths import default_state_dir
@@ -50,6 +53,8 @@ __all__ = ["EXIT_REFUSED", "SecureApp"]
 
 #: Exit status of a server that refused to start (EX_CONFIG from sysexits.h).
 EXIT_REFUSED = 78
+#: Where the guarded kernel type's kernel.json lives (added to the kernel search path).
+KERNELSPEC_DIR = Path(__file__).parent / "kernelspecs"
 
 
 class SecureApp(ExtensionApp):
@@ -74,6 +79,8 @@ class SecureApp(ExtensionApp):
         "identity_provider_class": SecureIdentityProvider,
         "authorizer_class": SecureAuthorizer,
         "kernel_manager_class": SecureKernelManager,
+        "session_manager_class": SecureSessionManager,
+        "contents_manager_class": SecureContentsManager,
     }
 
     state_dir = Unicode(
@@ -93,6 +100,15 @@ class SecureApp(ExtensionApp):
         state_dir. For a shared store use PostgreSQL, e.g.
         postgresql+psycopg://user@db.example.org/jupyter_secure (install
         jupyter-secure[postgres]).""",
+    ).tag(config=True)
+
+    policy_reload_interval = Float(
+        1.0,
+        min=0.1,
+        help="""Seconds between checks of the policy file (policy.toml in the state
+        directory) for changes: a valid change takes effect at the next check and is
+        recorded as PolicyChanged; an invalid one is refused (PolicyRejected) and the
+        previous policy stays.""",
     ).tag(config=True)
 
     verify_on_start = Enum(
@@ -140,6 +156,8 @@ class SecureApp(ExtensionApp):
             "identity provider": (server.identity_provider, SecureIdentityProvider),
             "authorizer": (server.authorizer, SecureAuthorizer),
             "kernel manager": (server.kernel_manager, SecureKernelManager),
+            "session manager": (server.session_manager, SecureSessionManager),
+            "contents manager": (server.contents_manager, SecureContentsManager),
         }
         for what, (obj, cls) in built.items():
             if not isinstance(obj, cls):
@@ -194,12 +212,13 @@ class SecureApp(ExtensionApp):
                 "$JUPYTER_SECURE_KEY, the OS keyring or MasterKey.key_file elsewhere",
                 beside,
             )
+        self.policy = self._load_policy()
         self.signin = SignIn(
             self.state.db,
             self.state.secrets,
             self.state.audit,
             SignInPolicy(parent=self),
-            user_scopes=scopes_held,
+            user_scopes=lambda user: self.policy.current.effective_scopes(principal_of(user)),
         )
         self.settings[SIGNIN_SETTING] = self.signin
         server = self.server
@@ -218,6 +237,7 @@ class SecureApp(ExtensionApp):
             resources=[Resource("server", f"{server.ip or 'localhost'}:{server.port}")],
         )
         self.settings["jupyter_secure_state"] = self.state
+        self._wire_policy(server)
         self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
         self.enforcer.start()
         self.log.info(
@@ -226,6 +246,68 @@ class SecureApp(ExtensionApp):
             self.state.state_dir,
             self.state.trail_id,
         )
+
+    def _load_policy(self) -> LivePolicy:
+        """The access policy from the state directory; invalid or unreadable: refuse."""
+        audit = self.state.audit
+        path = self.state.policy_path
+
+        def changed(old: Policy, new: Policy) -> None:
+            diff = old.diff(new)
+            self.log.warning("access policy reloaded from %s: %s", path, "; ".join(diff[:20]))
+            audit.submit(
+                "PolicyChanged",
+                identity=Identity.system(),
+                request={"file": str(path)},
+                response={
+                    "oldDigest": old.digest(),
+                    "newDigest": new.digest(),
+                    "diff": [line[:500] for line in diff[:200]],
+                },
+                resources=[Resource("policy", str(path))],
+            )
+
+        def rejected(error: PolicyError) -> None:
+            self.log.error("access policy change refused; the previous policy stays:\n%s", error)
+            audit.submit(
+                "PolicyRejected",
+                identity=Identity.system(),
+                request={"file": str(path)},
+                error_code="PolicyInvalid",
+                error_message=str(error)[:2000],
+                resources=[Resource("policy", str(path))],
+            )
+
+        return LivePolicy(path, on_change=changed, on_reject=rejected)
+
+    def _wire_policy(self, server: ServerApp) -> None:
+        """Hand the policy to the route guard, the authorizer and the kernel manager."""
+        from tornado.ioloop import PeriodicCallback
+
+        # self.settings is merged into the web app's settings after this method returns
+        # (ExtensionApp._prepare_settings), replacing any key set there directly.
+        self.settings[POLICY_SETTING] = self.policy
+        km = server.kernel_manager
+        if not isinstance(km, SecureKernelManager):  # checked at start; keeps mypy honest
+            self._refuse("the kernel manager is not SecureKernelManager")
+        km.policy = self.policy
+        cm = server.contents_manager
+        if not isinstance(cm, SecureContentsManager):  # checked at start; keeps mypy honest
+            self._refuse("the contents manager is not SecureContentsManager")
+        cm.policy = self.policy
+        # The guarded kernel type: the one non-admin roles may start, and the default.
+        ksm = server.kernel_spec_manager
+        if ksm is not None:
+            ksm.kernel_dirs.insert(0, str(KERNELSPEC_DIR))
+        km.default_kernel_name = GUARDED_KERNELSPEC
+        previous = self.settings.get("log_function") or server.web_app.settings.get("log_function")
+        self.settings["log_function"] = audit_denials(self.state.audit, previous)
+        interval_ms = self.policy_reload_interval * 1e3
+        self._policy_timer = PeriodicCallback(self._refresh_policy, interval_ms)
+        self._policy_timer.start()
+
+    def _refresh_policy(self) -> None:
+        self.policy.refresh()
 
     def initialize_handlers(self) -> None:
         from .handlers import tokens
@@ -250,6 +332,9 @@ class SecureApp(ExtensionApp):
         enforcer: SessionEnforcer | None = getattr(self, "enforcer", None)
         if enforcer is not None:
             enforcer.stop()
+        timer = getattr(self, "_policy_timer", None)
+        if timer is not None:
+            timer.stop()
         try:
             await state.audit.record_async(
                 "ServerStopped",

@@ -18,3 +18,9 @@ else
 fi
 echo "==> PII engine"
 python bench/pii_bench.py "${quick[@]}"
+echo "==> authorization decisions"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/authz_bench.py --decisions 50000
+else
+    python bench/authz_bench.py --write
+fi

@@ -65,7 +65,12 @@ def _literal(pattern: str) -> str:
 
 def all_routes(web_app: Any) -> list[tuple[str, str]]:
     """(pattern, sample path) for every route, in routing order."""
-    found: list[tuple[str, str]] = []
+    return [(pattern, path) for pattern, path, _ in route_targets(web_app)]
+
+
+def route_targets(web_app: Any) -> list[tuple[str, str, Any]]:
+    """(pattern, sample path, handler class) for every route, in routing order."""
+    found: list[tuple[str, str, Any]] = []
 
     def walk(router: Any) -> None:
         for rule in router.rules:
@@ -75,7 +80,7 @@ def all_routes(web_app: Any) -> list[tuple[str, str]]:
             pattern = rule.matcher.regex.pattern
             path = sample_path(pattern)
             if path is not None:
-                found.append((pattern, path))
+                found.append((pattern, path, rule.target))
 
     walk(web_app.default_router)
     return found

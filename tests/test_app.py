@@ -287,3 +287,12 @@ def test_refuses_a_kernel_gateway(tmp_path: Path, state_dir: Path) -> None:
     """Kernels on a gateway would run outside every guard this server applies."""
     code, err = start_server(tmp_path, state_dir, "--GatewayClient.url=http://127.0.0.1:9")
     assert_refused(code, err, "kernel gateways are not supported")
+
+
+def test_refuses_an_invalid_policy_file(tmp_path: Path, state_dir: Path) -> None:
+    """Fail closed: a policy that does not parse is not replaced by anything more lenient."""
+    assert run_cli(tmp_path, "init", "--state-dir", str(state_dir)).returncode == 0
+    policy = state_dir / "policy.toml"
+    policy.write_text(policy.read_text() + '\n[roles.x]\ndescription = "x"\nscopes = ["nope"]\n')
+    code, err = start_server(tmp_path, state_dir)
+    assert_refused(code, err, "the policy file is invalid")

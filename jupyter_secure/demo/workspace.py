@@ -88,7 +88,8 @@ def prepare(
             )
     if created:
         _append_credentials(credentials, created)
-    readme = notebooks / "README.md"
+    readme = notebooks / "shared" / "README.md"
+    readme.parent.mkdir(exist_ok=True)
     if not readme.exists():
         readme.write_text(WELCOME, encoding="utf-8")
     return DemoWorkspace(root, notebooks, state_dir, credentials, dataset, created)
@@ -116,4 +117,8 @@ terminal next to this one:
 
     jupyter secure audit query --state-dir ../state
     jupyter secure audit verify --state-dir ../state
+
+Everyone reads `shared/`; your own work goes in `home/<your name>/`, which only
+you can open. Who may do what is in `../state/policy.toml`
+(`jupyter secure policy check`, `jupyter secure policy explain`).
 """

@@ -1,10 +1,16 @@
-"""SecureAuthorizer: API tokens do only what their scopes say.
+"""SecureAuthorizer: the policy's object-level checks, for handlers that ask.
 
-A request made with an API token may perform ``<resource>:<action>`` only
-when that scope is among the token's. Session users keep the permissions
-jupyter_server gives any signed-in user; the policy room (roles, groups,
-path rules) narrows those next. Anything that is not one of our users is
-denied.
+jupyter_server's ``@authorized`` handlers call :meth:`is_authorized` with the
+handler, so the object is in reach: the file path in the URL, the kernel or
+session id, the kernel type in the request body. This class resolves it and
+asks the policy — path rules for files, ownership for kernels and sessions
+(alice may not list, connect to or interrupt bob's kernel), and which kernel
+types a role may start. The route guard in ``access.py`` has already checked
+the route's scope for every request; this adds what only the object tells.
+
+Deny by default: a user that is not ours, a resource with no scope, or no
+loaded policy is refused. The decision itself has no side effects beyond
+noting a denial on the request, which ``access.audit_denials`` records.
 """
 
 from __future__ import annotations
@@ -13,17 +19,110 @@ from typing import Any
 
 from jupyter_server.auth.authorizer import Authorizer
 
+from ..policy import Decision, scope_name
+from .access import POLICY_SETTING, deny, json_body, principal_of
 from .identity_provider import SecureUser
 
-__all__ = ["SecureAuthorizer"]
+__all__ = ["SecureAuthorizer", "session_kernel_id"]
+
+_PATH_RESOURCES = {"contents", "nbconvert"}
+
+
+def session_kernel_id(session_manager: Any, session_id: str) -> str | None:
+    """The kernel a session uses, read synchronously from jupyter_server's session table."""
+    try:
+        row = session_manager.cursor.execute(
+            "SELECT kernel_id FROM session WHERE session_id=?", (session_id,)
+        ).fetchone()
+    except Exception:
+        return None
+    return row[0] if row else None
 
 
 class SecureAuthorizer(Authorizer):
-    """Deny by default; token scopes bound token requests."""
+    """Deny by default; the policy decides, with the object the request names."""
 
     def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
         if not isinstance(user, SecureUser):
             return False
-        if user.scopes is not None:
-            return f"{resource}:{action}" in user.scopes
+        live = handler.settings.get(POLICY_SETTING)
+        if live is None:
+            return False
+        scope = scope_name(resource, action)  # an unknown one is denied by decide()
+        policy = live.current
+        principal = principal_of(user)
+        for check in self._checks(handler, resource, scope):
+            decision = policy.decide(principal, check.pop("scope", scope), **check)
+            if decision and user.scopes is not None and decision.scope not in user.scopes:
+                decision = Decision(False, decision.scope, "the API token does not hold it")
+            if not decision:
+                deny(
+                    handler,
+                    decision,
+                    object=check.get("path"),
+                    owner=check.get("owner"),
+                    kernelspec=check.get("kernelspec"),
+                )
+                return False
         return True
+
+    def _checks(self, handler: Any, resource: str, scope: str) -> list[dict[str, Any]]:
+        """Each decision this request needs: the object in the URL, and those in the body."""
+        kwargs = getattr(handler, "path_kwargs", None) or {}
+        args = getattr(handler, "path_args", None) or []
+        method = handler.request.method
+        checks: list[dict[str, Any]] = []
+        if resource in _PATH_RESOURCES:
+            path = kwargs.get("path")
+            if path is None and args and resource == "contents":
+                path = args[0]
+            if path is not None or resource == "contents":
+                checks.append({"path": (path or "").strip("/")})
+            body = json_body(handler) if method in {"POST", "PATCH", "PUT"} else {}
+            if resource == "contents" and isinstance(body.get("copy_from"), str):
+                # Copying reads the source: it must be readable, not only the target writable.
+                checks.append({"scope": "contents:read", "path": body["copy_from"].strip("/")})
+            if resource == "contents" and method == "PATCH" and isinstance(body.get("path"), str):
+                checks.append({"path": body["path"].strip("/")})  # the rename target
+            return checks
+        km = handler.settings.get("kernel_manager")
+        if resource == "kernels":
+            kernel_id = kwargs.get("kernel_id")
+            if kernel_id is not None:
+                checks.append({"owner": _owner(km, kernel_id)})
+            elif method == "POST":
+                name = json_body(handler).get("name") or getattr(km, "default_kernel_name", "")
+                checks.append({"kernelspec": str(name)})
+            return checks or [{}]
+        if resource == "sessions":
+            session_id = kwargs.get("session_id")
+            if session_id is not None:
+                sm = handler.settings.get("session_manager")
+                kernel_id = session_kernel_id(sm, session_id)
+                checks.append({"owner": _owner(km, kernel_id) if kernel_id else ""})
+            if method in {"POST", "PATCH"}:
+                checks.extend(_session_body_checks(json_body(handler), km))
+            return checks or [{}]
+        return [{}]
+
+
+def _owner(km: Any, kernel_id: str) -> str:
+    """The kernel's owner; "" (nobody, so only an admin scope passes) when unrecorded."""
+    owner = getattr(km, "owner", None)
+    return (owner(kernel_id) if owner is not None else None) or ""
+
+
+def _session_body_checks(body: dict[str, Any], km: Any) -> list[dict[str, Any]]:
+    """A session names a notebook path and a kernel: new (its type) or existing (its owner)."""
+    checks: list[dict[str, Any]] = []
+    path = body.get("path")
+    if isinstance(path, str):
+        checks.append({"scope": "contents:read", "path": path.strip("/")})
+    kernel = body.get("kernel")
+    kernel = kernel if isinstance(kernel, dict) else {}
+    if isinstance(kernel.get("id"), str):
+        checks.append({"owner": _owner(km, kernel["id"])})
+    elif kernel or path is not None:
+        name = kernel.get("name") or getattr(km, "default_kernel_name", "")
+        checks.append({"scope": "kernels:write", "kernelspec": str(name)})
+    return checks

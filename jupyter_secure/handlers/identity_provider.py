@@ -6,7 +6,8 @@ included. Ours knows two ways in and no others:
 * the sign-in session cookie, for a session that finished the second factor
   (or enrolled one), is not idle or too old, and whose user is enabled;
 * ``Authorization: token jst_…`` (or ``Bearer``) for an API token, whose
-  scopes then bound what the request may do (see ``authorizer.py``).
+  scopes then bound what the request may do, within the owner's roles
+  (see ``access.py``).
 
 Jupyter's own ``?token=`` and its login token are not accepted: there is no
 shared secret that signs a person in without their second factor.
@@ -21,40 +22,25 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import datetime as dt
+import os
 from typing import Any
 
 from jupyter_server.auth.identity import IdentityProvider, User
-from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.websocket import WebSocketHandler
 from traitlets import Unicode, default
 
+from .access import check_request, deny
 from .base import SIGNIN_SETTING, cookie_name, run_blocking
 from .enforcement import connections
 
-__all__ = ["SecureIdentityProvider", "SecureUser", "current_request_user", "token_may"]
+__all__ = ["SecureIdentityProvider", "SecureUser", "current_request_user"]
 
 #: The SecureUser of the request being handled (None outside a request).
 current_request_user: contextvars.ContextVar[SecureUser | None] = contextvars.ContextVar(
     "jupyter_secure_user", default=None
 )
-
-
-def token_may(handler: web.RequestHandler, scopes: frozenset[str]) -> bool:
-    """Whether an API token with ``scopes`` may make this request, decided here for every
-    handler — also those that never ask the authorizer (JupyterLab's settings, workspaces,
-    extension manager …). A handler that declares no ``auth_resource`` is not open to tokens.
-    """
-    resource = getattr(handler, "auth_resource", None)
-    if not isinstance(resource, str) or not resource:
-        return False
-    upgrade = handler.request.headers.get("Upgrade", "").lower() == "websocket"
-    if isinstance(handler, WebSocketHandler) or upgrade:
-        action = "execute"
-    else:
-        action = HTTP_METHOD_TO_AUTH_ACTION.get(handler.request.method or "", "")
-    return f"{resource}:{action}" in scopes
 
 
 @dataclasses.dataclass
@@ -117,8 +103,18 @@ class SecureIdentityProvider(IdentityProvider):
         ]
 
     async def get_user(self, handler: web.RequestHandler) -> SecureUser | None:
-        """Who is asking; the database work runs off the event loop."""
+        """Who is asking, and may they make this request at all (the route guard).
+
+        The database work runs off the event loop. A signed-in user whose roles
+        (or whose API token) do not grant the route's scope gets 403, recorded as
+        an AccessDenied event; see ``access.py``.
+        """
         user = await self._resolve(handler)
+        if user is not None:
+            decision = check_request(handler, user, user.scopes)
+            if not decision:
+                deny(handler, decision)
+                raise web.HTTPError(403, f"not allowed: {decision.rule}")
         current_request_user.set(user)
         if user is not None and isinstance(handler, WebSocketHandler):
             connections.track(handler, user)
@@ -139,10 +135,16 @@ class SecureIdentityProvider(IdentityProvider):
         handler: web.RequestHandler, signin: Any, value: str
     ) -> SecureUser | None:
         found = await run_blocking(signin.token_user, value)
-        if found is None or not token_may(handler, found.scopes):
+        if found is None:
             return None
         handler._jupyter_secure_token = True  # type: ignore[attr-defined]
-        return SecureUser(username=found.name, scopes=found.scopes, token_id=found.token_id)
+        return SecureUser(
+            username=found.name,
+            roles=found.roles,
+            groups=found.groups,
+            scopes=found.scopes,
+            token_id=found.token_id,
+        )
 
     @staticmethod
     async def _session_user(handler: web.RequestHandler, signin: Any) -> SecureUser | None:
@@ -153,6 +155,7 @@ class SecureIdentityProvider(IdentityProvider):
         if resolved is None:
             return None
         info, user = resolved
+        _ensure_home(handler, user.name)
         return SecureUser(
             username=user.name,
             roles=tuple(r.role for r in user.roles),
@@ -176,3 +179,24 @@ class SecureIdentityProvider(IdentityProvider):
 
     def login_url(self, base_url: str) -> str:
         return url_path_join(base_url, "login")
+
+
+_homes_made: set[tuple[str, str]] = set()
+
+
+def _ensure_home(handler: web.RequestHandler, name: str) -> None:
+    """Give a signed-in person their workspace, ``home/<name>`` under the notebook root.
+
+    The default policy lets only its owner read or write it. Done once per name
+    and root per process (a set lookup afterwards); only for file-system roots.
+    """
+    root = getattr(handler.settings.get("contents_manager"), "root_dir", None)
+    if not isinstance(root, str) or (root, name) in _homes_made:
+        return
+    home = os.path.join(root, "home", name)
+    if os.path.isdir(root):
+        try:
+            os.makedirs(home, mode=0o700, exist_ok=True)
+        except OSError:
+            return  # a read-only root: the person simply has no home yet
+    _homes_made.add((root, name))

@@ -17,10 +17,11 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..errors import InvalidInput
+from .access import POLICY_SETTING, principal_of
 from .base import SecureHandlerMixin, run_blocking
 from .identity_provider import SecureUser
 
-__all__ = ["AUTH_RESOURCE", "default_handlers", "require_step_up"]
+__all__ = ["AUTH_RESOURCE", "MeHandler", "default_handlers", "require_step_up"]
 
 AUTH_RESOURCE = "secure:tokens"
 
@@ -120,9 +121,13 @@ class TokenHandler(_Api):
 
 
 class ReauthApiHandler(_Api):
-    """Step-up for the UI: POST {"otp": "123456"}."""
+    """Step-up for the UI: POST {"otp": "123456"}.
 
-    auth_resource = "api"
+    Part of signing in, like ``/login/reauth``: every signed-in person may prove
+    their second factor again, so it needs no scope (see ``access.NO_SCOPE``).
+    """
+
+    auth_resource = ""
 
     @web.authenticated
     async def post(self) -> None:
@@ -154,3 +159,47 @@ default_handlers = [
     (r"/secure/api/tokens/([0-9a-f]{16})", TokenHandler),
     (r"/secure/api/reauth", ReauthApiHandler),
 ]
+
+
+class MeHandler(_Api):
+    """``GET /secure/api/me``: who I am and what I may do, for the UI to hide the rest.
+
+    Roles and groups include those the policy file adds; ``scopes`` are the
+    effective ones (an API token's are cut down to what it holds).
+    """
+
+    auth_resource = "api"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        user: SecureUser = self.current_user
+        policy = self.settings[POLICY_SETTING].current
+        principal = principal_of(user)
+        scopes = policy.effective_scopes(principal)
+        if user.scopes is not None:
+            scopes = scopes & user.scopes
+        fresh_until = None
+        if user.mfa_at is not None:
+            fresh_until = user.mfa_at.timestamp() + self.signin.policy.step_up_max_age
+        self.finish(
+            json.dumps(
+                {
+                    "name": user.username,
+                    "roles": sorted(policy.effective_roles(principal)),
+                    "groups": sorted(policy.effective_groups(principal)),
+                    "scopes": sorted(scopes),
+                    "kernelspecs": sorted(policy.allowed_kernelspecs(principal)),
+                    "via": "token" if user.token_id else "session",
+                    "mfa": {
+                        "at": user.mfa_at.isoformat() if user.mfa_at else None,
+                        "fresh": bool(user.session_id) and self.signin.fresh(user.mfa_at),
+                        "freshUntil": fresh_until,
+                    },
+                    "policy": policy.digest(),
+                }
+            )
+        )
+
+
+default_handlers.append((r"/secure/api/me", MeHandler))

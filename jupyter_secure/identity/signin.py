@@ -152,6 +152,9 @@ class TokenUser:
     name: str
     token_id: str
     scopes: frozenset[str]
+    #: the owner's roles and groups now: a token never outlives a role taken away
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
 
 
 def _clean_name(name: str) -> str:
@@ -999,7 +1002,13 @@ class SignIn:
             if self.mfa_required(user) and user.mfa_enrolled_at is None:
                 return None
             stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
-            result = TokenUser(user.name, row.id, frozenset(tokens.TokenInfo.of(row, "").scopes))
+            result = TokenUser(
+                user.name,
+                row.id,
+                frozenset(tokens.TokenInfo.of(row, "").scopes),
+                tuple(r.role for r in user.roles),
+                tuple(g.group_name for g in user.groups),
+            )
             token_id = row.id
         if stale:
             with self.db.write() as s:

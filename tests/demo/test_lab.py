@@ -83,7 +83,10 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
         names = {
             item["name"] for item in web.get(f"{base}/api/contents", timeout=10).json()["content"]
         }
-        assert names == {"README.md"}, "the notebook root holds no state"
+        assert names == {"home", "shared"}, "the notebook root holds no state"
+        shared = web.get(f"{base}/api/contents/shared", timeout=10).json()["content"]
+        assert [item["name"] for item in shared] == ["README.md"]
+        assert web.get(f"{base}/api/contents/home/admin", timeout=10).status_code == 200
         assert web.get(f"{base}/lab", timeout=10).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)

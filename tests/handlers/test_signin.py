@@ -208,7 +208,7 @@ async def test_enrolment_cannot_be_skipped(server, jp_serverapp) -> None:  # typ
     assert (await full.get("api/status")).code == 200, "the same paths work when signed in"
     assert (await full.get("lab")).code == 200
     # The kernel websocket, too.
-    r = await full.post("api/kernels", json_body={"name": "python3"})
+    r = await full.post("api/kernels", json_body={"name": "jupyter-secure"})
     assert r.code == 201, r.body
     kernel_id = json.loads(r.body)["id"]
     channels = f"api/kernels/{kernel_id}/channels"
@@ -311,7 +311,7 @@ async def test_idle_and_absolute_expiry(server) -> None:  # type: ignore[no-unty
 
 async def test_a_disabled_user_loses_an_open_kernel_connection(server, jp_serverapp) -> None:  # type: ignore[no-untyped-def]
     b = await server.sign_in("alice")
-    r = await b.post("api/kernels", json_body={"name": "python3"})
+    r = await b.post("api/kernels", json_body={"name": "jupyter-secure"})
     assert r.code == 201, r.body
     kernel_id = json.loads(r.body)["id"]
     km = jp_serverapp.kernel_manager

@@ -59,7 +59,7 @@ async def test_disabling_a_user_with_no_session_still_stops_their_kernels(
     server, jp_serverapp
 ) -> None:  # type: ignore[no-untyped-def]
     b = await server.sign_in("alice")
-    r = await b.post("api/kernels", json_body={"name": "python3"})
+    r = await b.post("api/kernels", json_body={"name": "jupyter-secure"})
     kernel_id = json.loads(r.body)["id"]
     await b.post("logout", form={})
     disable(server, "alice")
@@ -77,7 +77,7 @@ async def test_a_token_websocket_closes_when_its_user_is_disabled(server, jp_ser
         "secure/api/tokens", json_body={"name": "t", "scopes": ["kernels:execute", "kernels:write"]}
     )
     token = json.loads(r.body)["token"]
-    r = await b.post("api/kernels", json_body={"name": "python3"})
+    r = await b.post("api/kernels", json_body={"name": "jupyter-secure"})
     kernel_id = json.loads(r.body)["id"]
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
@@ -92,12 +92,13 @@ async def test_a_token_websocket_closes_when_its_user_is_disabled(server, jp_ser
 
 
 async def test_a_terminal_closes_when_its_user_is_disabled(server, jp_serverapp) -> None:  # type: ignore[no-untyped-def]
-    b = await server.sign_in("alice")
+    server.add_user("carol", roles=("admin",))  # terminals are for admins only
+    b = await server.sign_in("carol")
     r = await b.post("api/terminals", json_body={})
     assert r.code == 200, r.body
     name = json.loads(r.body)["name"]
     ws = await ws_connect(b, f"terminals/websocket/{name}")
-    disable(server, "alice")
+    disable(server, "carol")
     assert await closed_within(ws)
     ws.close()
     manager = jp_serverapp.web_app.settings["terminal_manager"]
@@ -110,7 +111,7 @@ async def test_a_terminal_closes_when_its_user_is_disabled(server, jp_serverapp)
 
 async def test_a_websocket_does_not_outlive_its_session(server) -> None:  # type: ignore[no-untyped-def]
     b = await server.sign_in("alice")
-    r = await b.post("api/kernels", json_body={"name": "python3"})
+    r = await b.post("api/kernels", json_body={"name": "jupyter-secure"})
     kernel_id = json.loads(r.body)["id"]
     ws = await ws_connect(b, f"api/kernels/{kernel_id}/channels")
     server.clock.advance(9 * 3600)  # past the absolute lifetime, no HTTP request since
