@@ -282,7 +282,7 @@ class SecureApp(ExtensionApp):
 
     def _wire_policy(self, server: ServerApp) -> None:
         """Hand the policy to the route guard, the authorizer and the kernel manager."""
-        from tornado.ioloop import PeriodicCallback
+        from tornado.ioloop import IOLoop, PeriodicCallback
 
         # self.settings is merged into the web app's settings after this method returns
         # (ExtensionApp._prepare_settings), replacing any key set there directly.
@@ -302,9 +302,18 @@ class SecureApp(ExtensionApp):
         km.default_kernel_name = GUARDED_KERNELSPEC
         previous = self.settings.get("log_function") or server.web_app.settings.get("log_function")
         self.settings["log_function"] = audit_denials(self.state.audit, previous)
+        # JupyterLab adds its workspace routes after this extension loads: make them
+        # per-user once every extension is in (the guard refuses them until then).
+        IOLoop.current().add_callback(self._per_user_workspaces, server)
         interval_ms = self.policy_reload_interval * 1e3
         self._policy_timer = PeriodicCallback(self._refresh_policy, interval_ms)
         self._policy_timer.start()
+
+    def _per_user_workspaces(self, server: ServerApp) -> None:
+        from .handlers import workspaces
+
+        found = workspaces.install(server.web_app)
+        self.log.debug("jupyter-secure: %d JupyterLab workspace routes stored per user", found)
 
     def _refresh_policy(self) -> None:
         self.policy.refresh()

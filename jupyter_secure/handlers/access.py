@@ -27,6 +27,7 @@ from tornado.websocket import WebSocketHandler
 
 from ..audit.logger import AuditLogger, Identity, Resource
 from ..policy import Decision, LivePolicy, Principal, scope_name
+from . import workspaces
 
 __all__ = [
     "NO_SCOPE",
@@ -156,14 +157,23 @@ def _refused_outright(
     if handler.request.method == "OPTIONS":
         return Decision(True, "", "CORS preflight carries no data")
     if scope is None:
-        if any(n in NO_SCOPE for n in classes):
+        # The handler's own class only: a subclass of a harmless page may serve data.
+        if classes[0] in NO_SCOPE:
             return Decision(True, "", f"{classes[0]} needs no scope")
         return Decision(False, "", f"default deny: {classes[0]} is not classified")
-    if scope in NEVER:
-        return Decision(False, scope, NEVER[scope])
+    never = _never(scope)
+    if never is not None:
+        return Decision(False, scope, never)
     if live is None:
         return Decision(False, scope, "no policy loaded")
     return None
+
+
+def _never(scope: str) -> str | None:
+    """Why no policy can allow ``scope`` right now, or None."""
+    if scope.startswith("workspaces:") and not workspaces.installed():
+        return "workspaces are not yet stored per user"
+    return NEVER.get(scope)
 
 
 def deny(handler: web.RequestHandler, decision: Decision, **detail: Any) -> None:

@@ -52,47 +52,45 @@ class SecureAuthorizer(Authorizer):
         policy = live.current
         principal = principal_of(user)
         for check in self._checks(handler, resource, scope):
-            decision = policy.decide(principal, check.pop("scope", scope), **check)
+            wanted = check.pop("scope", scope)
+            if check.pop("tree", False):
+                decision = policy.decide_tree(principal, wanted, check["path"])
+            else:
+                decision = policy.decide(principal, wanted, **check)
             if decision and user.scopes is not None and decision.scope not in user.scopes:
                 decision = Decision(False, decision.scope, "the API token does not hold it")
             if not decision:
-                deny(
-                    handler,
-                    decision,
-                    object=check.get("path"),
-                    owner=check.get("owner"),
-                    kernelspec=check.get("kernelspec"),
-                )
+                if not _is_permission_probe(handler):
+                    deny(
+                        handler,
+                        decision,
+                        object=check.get("path"),
+                        owner=check.get("owner"),
+                        kernelspec=check.get("kernelspec"),
+                    )
                 return False
         return True
 
     def _checks(self, handler: Any, resource: str, scope: str) -> list[dict[str, Any]]:
         """Each decision this request needs: the object in the URL, and those in the body."""
         kwargs = getattr(handler, "path_kwargs", None) or {}
-        args = getattr(handler, "path_args", None) or []
         method = handler.request.method
-        checks: list[dict[str, Any]] = []
-        if resource in _PATH_RESOURCES:
-            path = kwargs.get("path")
-            if path is None and args and resource == "contents":
-                path = args[0]
-            if path is not None or resource == "contents":
-                checks.append({"path": (path or "").strip("/")})
-            body = json_body(handler) if method in {"POST", "PATCH", "PUT"} else {}
-            if resource == "contents" and isinstance(body.get("copy_from"), str):
-                # Copying reads the source: it must be readable, not only the target writable.
-                checks.append({"scope": "contents:read", "path": body["copy_from"].strip("/")})
-            if resource == "contents" and method == "PATCH" and isinstance(body.get("path"), str):
-                checks.append({"path": body["path"].strip("/")})  # the rename target
-            return checks
         km = handler.settings.get("kernel_manager")
+        if resource in _PATH_RESOURCES:
+            return _path_checks(handler, resource, method, kwargs)
+        if type(handler).__name__ == "PathResolverHandler":
+            return _resolver_checks(handler, km)
+        checks: list[dict[str, Any]] = []
         if resource == "kernels":
             kernel_id = kwargs.get("kernel_id")
             if kernel_id is not None:
                 checks.append({"owner": _owner(km, kernel_id)})
             elif method == "POST":
-                name = json_body(handler).get("name") or getattr(km, "default_kernel_name", "")
+                body = json_body(handler)
+                name = body.get("name") or getattr(km, "default_kernel_name", "")
                 checks.append({"kernelspec": str(name)})
+                if isinstance(body.get("path"), str):  # the kernel's working directory
+                    checks.append({"scope": "contents:read", "path": body["path"].strip("/")})
             return checks or [{}]
         if resource == "sessions":
             session_id = kwargs.get("session_id")
@@ -101,9 +99,55 @@ class SecureAuthorizer(Authorizer):
                 kernel_id = session_kernel_id(sm, session_id)
                 checks.append({"owner": _owner(km, kernel_id) if kernel_id else ""})
             if method in {"POST", "PATCH"}:
-                checks.extend(_session_body_checks(json_body(handler), km))
+                checks.extend(_session_body_checks(json_body(handler), km, method))
             return checks or [{}]
         return [{}]
+
+
+def _is_permission_probe(handler: Any) -> bool:
+    """jupyter_server's ``GET /api/me?permissions=…`` asks "may I?" for many scopes
+    and answers 200 either way: its "no" answers are not refused requests."""
+    return type(handler).__name__ == "IdentityHandler"
+
+
+def _path_checks(
+    handler: Any, resource: str, method: str, kwargs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Files: the path in the URL and, for copies and renames, the paths in the body.
+
+    Operations that move a whole directory (copy, rename, delete) are checked on
+    everything below it too (``decide_tree``): a copy of ``shared`` would carry
+    ``shared/raw`` along.
+    """
+    args = getattr(handler, "path_args", None) or []
+    path = kwargs.get("path")
+    if path is None and args and resource == "contents":
+        path = args[0]
+    if path is None and resource != "contents":
+        return []
+    here = (path or "").strip("/")
+    checks: list[dict[str, Any]] = [{"path": here, "tree": method in {"PATCH", "DELETE"}}]
+    if resource != "contents" or method not in {"POST", "PATCH", "PUT"}:
+        return checks
+    body = json_body(handler)
+    if isinstance(body.get("copy_from"), str):
+        # Copying reads the source (and all below it), not only writes the target.
+        source = body["copy_from"].strip("/")
+        checks.append({"scope": "contents:read", "path": source, "tree": True})
+    if method == "PATCH" and isinstance(body.get("path"), str):
+        checks.append({"path": body["path"].strip("/"), "tree": True})  # the rename target
+    return checks
+
+
+def _resolver_checks(handler: Any, km: Any) -> list[dict[str, Any]]:
+    """``/api/resolvePath?path=…&kernel=…`` says whether a file exists: a read of it."""
+    checks: list[dict[str, Any]] = [
+        {"scope": "contents:read", "path": handler.get_query_argument("path", "").strip("/")}
+    ]
+    kernel_id = handler.get_query_argument("kernel", None)
+    if kernel_id:
+        checks.append({"scope": "kernels:read", "owner": _owner(km, kernel_id)})
+    return checks
 
 
 def _owner(km: Any, kernel_id: str) -> str:
@@ -112,17 +156,32 @@ def _owner(km: Any, kernel_id: str) -> str:
     return (owner(kernel_id) if owner is not None else None) or ""
 
 
-def _session_body_checks(body: dict[str, Any], km: Any) -> list[dict[str, Any]]:
+def session_path(body: dict[str, Any], method: str) -> str | None:
+    """The notebook path a session request names, read the way jupyter_server reads it:
+    on POST ``notebook.name``, then ``notebook.path``, then ``path``; on PATCH
+    ``notebook.path`` wins over ``path``."""
+    notebook = body.get("notebook")
+    notebook = notebook if isinstance(notebook, dict) else {}
+    keys = ("name", "path") if method == "POST" else ("path",)
+    for key in keys:
+        if key in notebook:
+            value = notebook[key]
+            return value if isinstance(value, str) else ""
+    value = body.get("path")
+    return value if isinstance(value, str) else None
+
+
+def _session_body_checks(body: dict[str, Any], km: Any, method: str) -> list[dict[str, Any]]:
     """A session names a notebook path and a kernel: new (its type) or existing (its owner)."""
     checks: list[dict[str, Any]] = []
-    path = body.get("path")
-    if isinstance(path, str):
+    path = session_path(body, method)
+    if path is not None:
         checks.append({"scope": "contents:read", "path": path.strip("/")})
     kernel = body.get("kernel")
     kernel = kernel if isinstance(kernel, dict) else {}
     if isinstance(kernel.get("id"), str):
         checks.append({"owner": _owner(km, kernel["id"])})
-    elif kernel or path is not None:
+    elif kernel or (method == "POST" and path is not None):
         name = kernel.get("name") or getattr(km, "default_kernel_name", "")
         checks.append({"scope": "kernels:write", "kernelspec": str(name)})
     return checks

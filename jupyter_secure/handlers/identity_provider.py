@@ -164,6 +164,18 @@ class SecureIdentityProvider(IdentityProvider):
             mfa_at=info.mfa_at,
         )
 
+    def identity_model(self, user: User) -> dict[str, Any]:
+        """What ``GET /api/me`` tells the browser: the public profile fields only (never
+        the session id, token id, scopes or MFA time; ``/secure/api/me`` has those)."""
+        return {
+            "username": user.username,
+            "name": user.name,
+            "display_name": user.display_name,
+            "initials": user.initials,
+            "avatar_url": user.avatar_url,
+            "color": user.color,
+        }
+
     def is_token_authenticated(self, handler: web.RequestHandler) -> bool:
         """API-token requests carry their credential in a header, not a cookie: no XSRF risk."""
         return bool(getattr(handler, "_jupyter_secure_token", False))

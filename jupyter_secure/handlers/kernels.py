@@ -14,6 +14,7 @@ from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.services.sessions.sessionmanager import SessionManager
+from tornado import web
 
 from ..policy import LivePolicy
 from .access import principal_of
@@ -61,7 +62,46 @@ class SecureKernelManager(AsyncMappingKernelManager):
 
 
 class SecureSessionManager(SessionManager):
-    """Sessions listed only when their kernel is one the requesting user may see."""
+    """Sessions per person: listed only when their kernel is visible to the requesting
+    user, and found by path only among the requesting user's own.
+
+    jupyter_server hands whoever opens a notebook the session that already exists
+    for its path. With several people that would give alice bob's session and
+    kernel for a shared notebook (or the admin a kernel alice prepared), so a
+    lookup by path during a request only matches sessions whose kernel the
+    requesting user started; everyone gets their own session per notebook.
+    """
+
+    def _own_session_id(self, path: str) -> str | None:
+        km = self.kernel_manager
+        user = current_request_user.get()
+        if user is None or not isinstance(km, SecureKernelManager):
+            return None
+        rows = self.cursor.execute(
+            "SELECT session_id, kernel_id FROM session WHERE path=?", (path,)
+        ).fetchall()
+        return next((sid for sid, kid in rows if km.owner(kid) == user.username), None)
+
+    async def session_exists(self, path: str) -> bool:
+        if current_request_user.get() is None:
+            exists: bool = await super().session_exists(path)  # type: ignore[no-untyped-call]
+            return exists
+        sid = self._own_session_id(path)
+        if sid is None:
+            return False
+        row = self.cursor.execute("SELECT * FROM session WHERE session_id=?", (sid,)).fetchone()
+        # As jupyter_server does: a session whose kernel died is removed, not reused.
+        model = await self.row_to_model(row, tolerate_culled=True)  # type: ignore[no-untyped-call]
+        return model is not None
+
+    async def get_session(self, **kwargs: Any) -> dict[str, Any]:
+        if "path" in kwargs and current_request_user.get() is not None:
+            sid = self._own_session_id(kwargs.pop("path"))
+            if sid is None:
+                raise web.HTTPError(404, "no such session")
+            kwargs["session_id"] = sid
+        model: dict[str, Any] = await super().get_session(**kwargs)  # type: ignore[no-untyped-call]
+        return model
 
     async def list_sessions(self) -> list[dict[str, Any]]:
         sessions: list[dict[str, Any]] = await super().list_sessions()  # type: ignore[no-untyped-call]

@@ -38,6 +38,7 @@ together as one :class:`PolicyError`, each with file, line and field.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import functools
 import hashlib
 import json
@@ -60,6 +61,7 @@ from .decide import (
     Decision,
     Principal,
     compile_pattern,
+    normalise_path,
 )
 from .roles import DEFAULT_ROLES, Role
 from .scopes import SCOPES, suggest_scope
@@ -739,6 +741,31 @@ class Policy:
         """
         return self._decider.decide(principal, scope, path=path, owner=owner, kernelspec=kernelspec)
 
+    def decide_tree(self, principal: Principal, scope: str, path: str) -> Decision:
+        """May ``principal`` use ``scope`` on ``path`` *and everything below it*?
+
+        For operations that act on a whole directory at once — copying it,
+        renaming or deleting it — deciding on the top path is not enough: a
+        copy of ``shared`` carries ``shared/raw`` with it. Each path rule whose
+        pattern reaches below ``path`` is checked on a sample path it covers
+        (``{user}`` standing for someone other than the principal, ``*`` and
+        ``**`` for an arbitrary name); the first refusal decides.
+        """
+        top = self.decide(principal, scope, path=path)
+        normal, _ = normalise_path(path)
+        if not top or normal is None:
+            return top
+        for rule in self.paths:
+            sample = _sample_below(rule.pattern, normal, principal.name)
+            if sample is None:
+                continue
+            below = self.decide(principal, scope, path=sample)
+            if not below:
+                return Decision(
+                    False, scope, f"{path or '/'} contains {rule.pattern}: {below.rule}"
+                )
+        return top
+
     def effective_roles(self, principal: Principal) -> frozenset[str]:
         """The defined roles the principal holds, directly or through groups."""
         return self._decider.resolve(principal).roles
@@ -909,3 +936,33 @@ def default_policy_text() -> str:
 def default_policy() -> Policy:
     """The shipped default policy (parsed once)."""
     return parse_policy(default_policy_text(), file="default_policy.toml")
+
+
+def _sample_below(pattern: str, top: str, name: str) -> str | None:
+    """A path strictly below directory ``top`` that ``pattern`` covers, or None.
+
+    Pattern segments are matched against ``top``'s segments (``{user}``, ``*``
+    and ``?`` match any segment, ``**`` any rest); the remaining pattern
+    segments are filled in to make a concrete path.
+    """
+    pat = [s for s in pattern.strip("/").split("/") if s] if pattern.strip("/") else []
+    segs = top.split("/") if top else []
+    out: list[str] = []
+    i = 0
+    for i, p in enumerate(pat):
+        if p == "**":
+            return "/".join([*segs, "x"])  # covers all of top's subtree
+        if i >= len(segs):
+            break
+        if not (p == "{user}" or fnmatch.fnmatchcase(segs[i], p)):
+            return None
+        out.append(segs[i])
+    else:
+        return None  # the pattern ends at or above top: nothing strictly below
+    rest = pat[len(segs) :]
+    if not rest:
+        return None
+    filled = [
+        f"{name}-other" if p == "{user}" else "x" if ("*" in p or "?" in p) else p for p in rest
+    ]
+    return "/".join([*segs, *filled])

@@ -300,11 +300,18 @@ async def test_a_policy_edit_applies_at_once_and_a_broken_one_is_refused(server)
         text + '\n[roles.helper]\ndescription = "x"\nscopes = ["kernels:exeucte"]\n'
     )
     live.refresh()
+    live.refresh()  # a change applies once the file has held still for one check
     assert "ops" in live.current.groups
     assert (await alice.get("api/terminals")).code == 200
     rejected = server.events("PolicyRejected")
     assert rejected
     assert "kernels:execute" in rejected[-1]["errorMessage"]
+    # An empty (or cut-short) file is not "the defaults": refused too.
+    live.path.write_text("")
+    live.refresh()
+    live.refresh()
+    assert "ops" in live.current.groups
+    assert "version" in server.events("PolicyRejected")[-1]["errorMessage"]
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
