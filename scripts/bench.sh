@@ -24,3 +24,9 @@ if [ ${#quick[@]} -gt 0 ]; then
 else
     python bench/authz_bench.py --write
 fi
+echo "==> request latency against plain jupyter_server"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/request_bench.py --requests 200
+else
+    python bench/request_bench.py --write
+fi
