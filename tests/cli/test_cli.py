@@ -18,15 +18,6 @@ from jupyter_secure.storage.keys import KeyRing
 PASSWORD = "S3cret-horse-battery-staple"
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    d = tmp_path / "state"
-    r = run_cli(tmp_path, "init", "--state-dir", str(d))
-    assert r.returncode == 0, r.stderr
-    assert "initialised" in r.stdout
-    return d
-
-
 def events(tmp_path: Path, state: Path, *filters: str) -> list[dict]:  # type: ignore[type-arg]
     r = run_cli(tmp_path, "audit", "query", "--json", "--state-dir", str(state), *filters)
     assert r.returncode == 0, r.stderr

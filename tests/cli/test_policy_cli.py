@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from helpers import run_cli
 
 PASSWORD = "S3cret-horse-battery-staple"
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    d = tmp_path / "state"
-    r = run_cli(tmp_path, "init", "--state-dir", str(d))
-    assert r.returncode == 0, r.stderr
-    assert "policy.toml" in r.stdout
-    return d
 
 
 def test_init_writes_the_default_policy_and_check_accepts_it(tmp_path: Path, state: Path) -> None:
