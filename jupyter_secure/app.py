@@ -41,7 +41,7 @@ from .handlers.base import SIGNIN_SETTING
 from .handlers.contents import SecureContentsManager
 from .handlers.enforcement import SessionEnforcer
 from .handlers.identity_provider import SecureIdentityProvider
-from .handlers.kernels import SecureKernelManager, SecureSessionManager
+from .handlers.kernels import SecureKernelManager, SecureKernelSpecManager, SecureSessionManager
 from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
 from .policy import GUARDED_KERNELSPEC, LivePolicy, Policy, PolicyError
@@ -81,6 +81,7 @@ class SecureApp(ExtensionApp):
         "kernel_manager_class": SecureKernelManager,
         "session_manager_class": SecureSessionManager,
         "contents_manager_class": SecureContentsManager,
+        "kernel_spec_manager_class": SecureKernelSpecManager,
     }
 
     state_dir = Unicode(
@@ -158,6 +159,7 @@ class SecureApp(ExtensionApp):
             "kernel manager": (server.kernel_manager, SecureKernelManager),
             "session manager": (server.session_manager, SecureSessionManager),
             "contents manager": (server.contents_manager, SecureContentsManager),
+            "kernel spec manager": (server.kernel_spec_manager, SecureKernelSpecManager),
         }
         for what, (obj, cls) in built.items():
             if not isinstance(obj, cls):
@@ -297,8 +299,10 @@ class SecureApp(ExtensionApp):
         cm.policy = self.policy
         # The guarded kernel type: the one non-admin roles may start, and the default.
         ksm = server.kernel_spec_manager
-        if ksm is not None:
-            ksm.kernel_dirs.insert(0, str(KERNELSPEC_DIR))
+        if not isinstance(ksm, SecureKernelSpecManager):  # checked at start
+            self._refuse("the kernel spec manager is not SecureKernelSpecManager")
+        ksm.policy = self.policy
+        ksm.kernel_dirs.insert(0, str(KERNELSPEC_DIR))
         km.default_kernel_name = GUARDED_KERNELSPEC
         previous = self.settings.get("log_function") or server.web_app.settings.get("log_function")
         self.settings["log_function"] = audit_denials(self.state.audit, previous)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.services.sessions.sessionmanager import SessionManager
 from tornado import web
 
-from ..policy import LivePolicy
+from ..policy import ANY_KERNELSPEC, LivePolicy
 from .access import principal_of
 from .identity_provider import current_request_user
 
-__all__ = ["SecureKernelManager", "SecureSessionManager"]
+__all__ = ["SecureKernelManager", "SecureKernelSpecManager", "SecureSessionManager"]
 
 
 class SecureKernelManager(AsyncMappingKernelManager):
@@ -109,3 +110,25 @@ class SecureSessionManager(SessionManager):
         if not isinstance(km, SecureKernelManager):
             return []
         return [s for s in sessions if km.may_see(((s.get("kernel") or {}).get("id")) or "")]
+
+
+class SecureKernelSpecManager(KernelSpecManager):
+    """Kernel types listed to a user only when their roles may start them, so the
+    launcher offers what works instead of what answers 403."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: set by SecureApp once the policy is loaded; without it nothing is listed
+        self.policy: LivePolicy | None = None
+
+    def get_all_specs(self) -> dict[str, Any]:
+        specs: dict[str, Any] = super().get_all_specs()
+        user = current_request_user.get()
+        if user is None:
+            return specs  # the server's own use (starting a kernel already allowed)
+        if self.policy is None:
+            return {}
+        allowed = self.policy.current.allowed_kernelspecs(principal_of(user))
+        if ANY_KERNELSPEC in allowed:
+            return specs
+        return {name: spec for name, spec in specs.items() if name in allowed}

@@ -233,6 +233,12 @@ async def test_kernel_types_per_role(server, workspace: Path) -> None:  # type: 
     assert r.code == 403
     me = json.loads((await alice.get("secure/api/me")).body)
     assert me["kernelspecs"] == ["jupyter-secure"]
+    listed = json.loads((await alice.get("api/kernelspecs")).body)
+    assert sorted(listed["kernelspecs"]) == ["jupyter-secure"]
+    assert listed["default"] == "jupyter-secure"
+    server.add_user("root", roles=("admin",))
+    admin = await server.sign_in("root")
+    assert "python3" in json.loads((await admin.get("api/kernelspecs")).body)["kernelspecs"]
     r = await alice.post("api/kernels", json_body={})  # the default is the guarded type
     assert r.code == 201, r.body
     assert json.loads(r.body)["name"] == "jupyter-secure"
