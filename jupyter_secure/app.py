@@ -29,11 +29,13 @@ from typing import NoReturn, cast
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Enum, Float, Unicode, default
+from traitlets import Bool, Enum, Float, List, Unicode, default
 
 from ._version import __version__
 from .audit.logger import AuditLogger, Identity, Resource
 from .audit.sink import AuditSink
+from .channel.connection import GuardedChannelsConnection
+from .channel.guard import KernelGuard
 from .errors import StartupRefused
 from .handlers.access import POLICY_SETTING, audit_denials, principal_of
 from .handlers.authorizer import SecureAuthorizer
@@ -44,6 +46,7 @@ from .handlers.identity_provider import SecureIdentityProvider
 from .handlers.kernels import SecureKernelManager, SecureKernelSpecManager, SecureSessionManager
 from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
+from .masking import MaskingPolicy
 from .policy import GUARDED_KERNELSPEC, LivePolicy, Policy, PolicyError
 from .state import SecureState, VerifyMode
 from .storage.keys import MasterKey
@@ -55,6 +58,18 @@ __all__ = ["EXIT_REFUSED", "SecureApp"]
 EXIT_REFUSED = 78
 #: Where the guarded kernel type's kernel.json lives (added to the kernel search path).
 KERNELSPEC_DIR = Path(__file__).parent / "kernelspecs"
+#: Server extensions that run or edit notebook code outside the kernel websocket, which
+#: is where the channel guard records and masks: real-time collaboration keeps outputs in
+#: a shared document, server-side execution runs cells without a browser connection.
+UNGUARDED_EXTENSIONS: dict[str, str] = {
+    "jupyter_collaboration": "real-time collaboration stores and relays outputs itself",
+    "jupyter_server_ydoc": "real-time collaboration stores and relays outputs itself",
+    "jupyter_server_documents": "server-side documents store and relay outputs themselves",
+    "jupyter_server_nbmodel": "server-side execution runs cells without the channel guard",
+    "jupyter_server_execution": "server-side execution runs cells without the channel guard",
+    "jupyter_scheduler": "scheduled jobs run notebooks without the channel guard",
+    "voila": "Voila executes notebooks and renders outputs without the channel guard",
+}
 
 
 class SecureApp(ExtensionApp):
@@ -72,6 +87,7 @@ class SecureApp(ExtensionApp):
         MasterKey,
         PasswordPolicy,
         SignInPolicy,
+        KernelGuard,
     ]
 
     #: ServerApp traits this extension must own, and the class each must be (or extend).
@@ -82,6 +98,7 @@ class SecureApp(ExtensionApp):
         "session_manager_class": SecureSessionManager,
         "contents_manager_class": SecureContentsManager,
         "kernel_spec_manager_class": SecureKernelSpecManager,
+        "kernel_websocket_connection_class": GuardedChannelsConnection,
     }
 
     state_dir = Unicode(
@@ -110,6 +127,25 @@ class SecureApp(ExtensionApp):
         directory) for changes: a valid change takes effect at the next check and is
         recorded as PolicyChanged; an invalid one is refused (PolicyRejected) and the
         previous policy stays.""",
+    ).tag(config=True)
+
+    require_sandbox = Bool(
+        False,
+        help="""Refuse to start guarded kernels where the Landlock sandbox is not
+        available (Linux older than 5.13, Landlock disabled at boot, another OS).
+        Off by default so that a laptop can run the product; the server then logs
+        a loud warning at start and every KernelLaunched record says sandbox
+        "none". Turn it on for any deployment with real data.""",
+    ).tag(config=True)
+
+    allow_unguarded_extensions = List(
+        Unicode(),
+        default_value=[],
+        help="""Server extensions that bypass the channel guard (real-time
+        collaboration, server-side execution, Voila, the scheduler) that may run
+        alongside jupyter-secure anyway. By default the server refuses to start
+        with any of them enabled: outputs they relay are not masked and cells
+        they run are not recorded.""",
     ).tag(config=True)
 
     verify_on_start = Enum(
@@ -166,6 +202,21 @@ class SecureApp(ExtensionApp):
                 self._refuse(
                     f"the server's {what} is {type(obj).__module__}.{type(obj).__name__}; "
                     f"jupyter-secure needs {cls.__name__}: remove the setting that replaces it"
+                )
+        connection = server.web_app.settings.get("kernel_websocket_connection_class")
+        if not (isinstance(connection, type) and issubclass(connection, GuardedChannelsConnection)):
+            self._refuse(
+                f"the server's kernel websocket connection class is {connection!r}; "
+                "jupyter-secure needs GuardedChannelsConnection: remove the setting that "
+                "replaces it"
+            )
+        for name in sorted(server.extension_manager.extensions):
+            why = UNGUARDED_EXTENSIONS.get(name)
+            if why is not None and name not in self.allow_unguarded_extensions:
+                self._refuse(
+                    f"the server extension {name} is enabled, and {why}; disable it, or list "
+                    "it in SecureApp.allow_unguarded_extensions to accept that "
+                    "(docs/threat-model.md)"
                 )
         if server.web_app.settings.get("allow_unauthenticated_access", True):
             self._refuse("ServerApp.allow_unauthenticated_access must be False")
@@ -239,6 +290,7 @@ class SecureApp(ExtensionApp):
             resources=[Resource("server", f"{server.ip or 'localhost'}:{server.port}")],
         )
         self.settings["jupyter_secure_state"] = self.state
+        self.guard = self._make_guard(server)
         self._wire_policy(server)
         self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
         self.enforcer.start()
@@ -248,6 +300,40 @@ class SecureApp(ExtensionApp):
             self.state.state_dir,
             self.state.trail_id,
         )
+
+    def _make_guard(self, server: ServerApp) -> KernelGuard:
+        """The kernel guard: launches guarded kernels, checks and masks their messages."""
+        from jupyter_core.paths import jupyter_runtime_dir
+        from jupyter_server.utils import url_path_join
+
+        key_file = self.state.store.key_file_inside()
+        forbidden = (
+            str(self.state.state_dir),
+            jupyter_runtime_dir(),
+            str(server.runtime_dir),
+            *([str(Path(key_file).parent)] if key_file else []),
+        )
+        guard = KernelGuard(
+            policy=self.policy,
+            masking=MaskingPolicy(),
+            masking_key=self.state.masking_key(),
+            audit=self.state.audit,
+            root_dir=str(server.root_dir),
+            forbidden=forbidden,
+            require_sandbox=self.require_sandbox,
+            parent=self,
+        )
+        guard.witness_base = lambda: url_path_join(server.connection_url, "secure/api/kernels")
+        if guard.abi == 0:
+            self.log.warning(
+                "\n%s\nLANDLOCK IS NOT AVAILABLE: guarded kernels will run WITHOUT a file-system "
+                "sandbox. Notebook code can then read the state directory (database, audit trail, "
+                "keys) with this server's rights. Set SecureApp.require_sandbox = True to refuse "
+                "kernels instead; see docs/threat-model.md.\n%s",
+                "!" * 78,
+                "!" * 78,
+            )
+        return guard
 
     def _load_policy(self) -> LivePolicy:
         """The access policy from the state directory; invalid or unreadable: refuse."""
@@ -297,6 +383,8 @@ class SecureApp(ExtensionApp):
         if not isinstance(cm, SecureContentsManager):  # checked at start; keeps mypy honest
             self._refuse("the contents manager is not SecureContentsManager")
         cm.policy = self.policy
+        cm.guard = self.guard
+        km.guard = self.guard
         # The guarded kernel type: the one non-admin roles may start, and the default.
         ksm = server.kernel_spec_manager
         if not isinstance(ksm, SecureKernelSpecManager):  # checked at start
@@ -323,9 +411,10 @@ class SecureApp(ExtensionApp):
         self.policy.refresh()
 
     def initialize_handlers(self) -> None:
-        from .handlers import tokens
+        from .handlers import tokens, witness
 
         self.handlers.extend(tokens.default_handlers)
+        self.handlers.extend(witness.default_handlers(lambda: getattr(self, "guard", None)))
 
     def _check_root_dir(self) -> None:
         """Refuse a notebook root that contains the state directory: it would be served."""

@@ -1,10 +1,15 @@
-"""Directory listings that show only what the reader may open.
+"""Directory listings that show only what the reader may open; notebooks saved masked.
 
 The authorizer decides whether a path may be read at all; a directory's
 listing, though, names every entry in it — in ``home/`` every user's home.
 :class:`SecureContentsManager` (jupyter_server's default file manager) drops
 the entries the requesting user's path rules do not let them read, so the
 names of other people's files do not leak through a listing either.
+
+Saving a notebook passes its outputs through the same masker the channel
+guard uses, for the saving user's role: the browser's copy is not trusted
+(any client can PUT a notebook with raw outputs), so raw PII in outputs does
+not reach the disk. Cells' sources are the user's own code and are kept.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from tornado import web
 
+from ..channel.guard import KernelGuard, Person
+from ..channel.outputs import mask_notebook_outputs
 from ..policy import LivePolicy
 from .access import principal_of
 from .identity_provider import current_request_user
@@ -27,6 +35,18 @@ class SecureContentsManager(AsyncLargeFileManager):
         super().__init__(**kwargs)
         #: set by SecureApp once the policy is loaded; without it listings are empty
         self.policy: LivePolicy | None = None
+        #: set by SecureApp: masks the outputs of notebooks saved during a request
+        self.guard: KernelGuard | None = None
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        user = current_request_user.get()
+        if user is not None and model.get("type") == "notebook" and model.get("content"):
+            if self.guard is None:
+                raise web.HTTPError(503, "notebooks cannot be saved before the guard is ready")
+            person = Person.of(user)
+            mask_notebook_outputs(model["content"], self.guard.masker_for(person))
+        saved: dict[str, Any] = await super().save(model, path)  # type: ignore[no-untyped-call]
+        return saved
 
     async def get(
         self,

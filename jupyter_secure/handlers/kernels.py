@@ -10,18 +10,65 @@ kernel id is a capability: listing bob's would hand it to alice).
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.kernels.kernelmanager import (
+    AsyncMappingKernelManager,
+    ServerKernelManager,
+)
 from jupyter_server.services.sessions.sessionmanager import SessionManager
 from tornado import web
+from traitlets import default
 
-from ..policy import ANY_KERNELSPEC, LivePolicy
+from ..channel.guard import KernelGuard, Person
+from ..policy import ANY_KERNELSPEC, GUARDED_KERNELSPEC, LivePolicy
 from .access import principal_of
 from .identity_provider import current_request_user
 
-__all__ = ["SecureKernelManager", "SecureKernelSpecManager", "SecureSessionManager"]
+__all__ = [
+    "GuardedKernelProcess",
+    "SecureKernelManager",
+    "SecureKernelSpecManager",
+    "SecureSessionManager",
+]
+
+
+def is_guarded(name: str | None, spec: Any = None) -> bool:
+    """The guarded kernel type: ours by name, or any spec that says it is guarded."""
+    metadata = getattr(spec, "metadata", None) or {}
+    marked = isinstance(metadata.get("jupyter_secure"), dict) and bool(
+        metadata["jupyter_secure"].get("guarded")
+    )
+    return name == GUARDED_KERNELSPEC or marked
+
+
+class GuardedKernelProcess(ServerKernelManager):
+    """One kernel's manager: before each launch (and relaunch on restart) of a guarded
+    kernel, the guard writes its guard file and the environment is replaced by the
+    scrubbed one. A guarded kernel without a guard or an owner is not started."""
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        if not is_guarded(self.kernel_name, self.kernel_spec):
+            return cmd, kw
+        parent = self.parent
+        guard = getattr(parent, "guard", None)
+        person = getattr(parent, "people", {}).get(self.kernel_id)
+        if not isinstance(guard, KernelGuard) or person is None:
+            raise web.HTTPError(
+                500, "a guarded kernel needs the kernel guard and a signed-in owner"
+            )
+        kw["env"] = guard.prepare_launch(
+            kernel_id=str(self.kernel_id),
+            kernelspec=str(self.kernel_name),
+            person=person,
+            connection_file=self.connection_file,
+            env=kw.get("env") or dict(os.environ),
+        )
+        return cmd, kw
 
 
 class SecureKernelManager(AsyncMappingKernelManager):
@@ -30,15 +77,50 @@ class SecureKernelManager(AsyncMappingKernelManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.owners: dict[str, str] = {}
+        #: who started each kernel, as the server session said (for guarded launches)
+        self.people: dict[str, Person] = {}
+        #: the notebook each kernel was started for (JPY_SESSION_NAME), for the audit trail
+        self.notebooks: dict[str, str] = {}
         #: set by SecureApp once the policy is loaded; without it nothing is listed
         self.policy: LivePolicy | None = None
+        #: set by SecureApp: launches guarded kernels, checks and records their messages
+        self.guard: KernelGuard | None = None
 
-    async def start_kernel(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
-        kernel_id: str = await super().start_kernel(*args, **kwargs)
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self) -> str:
+        return "jupyter_secure.handlers.kernels.GuardedKernelProcess"
+
+    async def start_kernel(  # type: ignore[override]
+        self, *, kernel_id: str | None = None, path: Any = None, **kwargs: Any
+    ) -> str:
         user = current_request_user.get()
-        if user is not None and kernel_id not in self.owners:
-            self.owners[kernel_id] = user.username
-        return kernel_id
+        new = kernel_id is None or kernel_id not in self
+        if new:
+            kernel_id = kernel_id or str(uuid.uuid4())
+            if user is not None:
+                self.owners.setdefault(kernel_id, user.username)
+                self.people[kernel_id] = Person.of(user)
+            env = kwargs.get("env")
+            if isinstance(env, dict):
+                self.notebooks[kernel_id] = str(env.get("JPY_SESSION_NAME", ""))
+        try:
+            started: str = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        except BaseException:
+            if new and kernel_id is not None:
+                self._forget(kernel_id)
+            raise
+        return started
+
+    def remove_kernel(self, kernel_id: str) -> Any:
+        removed = super().remove_kernel(kernel_id)
+        self._forget(kernel_id)
+        return removed
+
+    def _forget(self, kernel_id: str) -> None:
+        self.people.pop(kernel_id, None)
+        self.notebooks.pop(kernel_id, None)
+        if self.guard is not None:
+            self.guard.forget(kernel_id)
 
     def owner(self, kernel_id: str) -> str | None:
         return self.owners.get(kernel_id)

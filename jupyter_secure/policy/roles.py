@@ -81,6 +81,7 @@ _WORK = _s(
     "kernels:read",
     "kernels:write",
     "kernels:execute",
+    "comms:execute",
     "sessions:read",
     "sessions:write",
     "lsp:read",

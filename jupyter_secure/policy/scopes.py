@@ -49,6 +49,10 @@ RESOURCES: dict[str, str] = {
     "`/api/events/subscribe` (websocket, `execute`)",
     "kernels": "jupyter_server `services/kernels`: `/api/kernels`, "
     "`/api/kernels/<id>/channels` (websocket, `execute`)",
+    "comms": "jupyter-secure channel guard: `comm_*` messages on a kernel's channels "
+    "(widgets); checked per message",
+    "debugger": "jupyter-secure channel guard: `debug_request` on a kernel's control channel; "
+    "checked per message",
     "kernelspecs": "jupyter_server `services/kernelspecs`, `kernelspecs/`: `/api/kernelspecs`, "
     "`/kernelspecs/<name>/<file>`",
     "lsp": "jupyter_lsp `handlers.py`: `/lsp/status`, `/lsp/ws/<language server>` "
@@ -105,6 +109,9 @@ SCOPES: dict[str, str] = {
     "kernels:execute": "Connect to one of your kernels and run code in it.",
     "kernels:admin": "Act on other users' kernels: list, connect to, interrupt, restart, "
     "shut down.",
+    "comms:execute": "Exchange widget (comm) messages with your kernels; their data is "
+    "masked like any output.",
+    "debugger:execute": "Use the debugger on your kernels: it shows variables and frames unmasked.",
     "kernelspecs:read": "List the kernel types that can be started, and their logos.",
     "lsp:read": "Read language-server status (/lsp/status).",
     "lsp:execute": "Talk to a language server, which reads files with the server's own "

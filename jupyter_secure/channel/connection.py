@@ -1,0 +1,320 @@
+"""The kernel websocket connection, guarded: the authoritative kernel guard.
+
+jupyter_server hands every ``/api/kernels/<id>/channels`` websocket to its
+``kernel_websocket_connection_class``; SecureApp makes that this class. It
+sits between the browser and the kernel's ZMQ sockets and, for both the v1
+binary protocol and the legacy JSON one:
+
+* takes the identity from the server session (the websocket handler's current
+  user), never from a message header, and writes that name into the header it
+  forwards;
+* refuses what the user's roles do not grant (:mod:`.messages`): running code
+  as a viewer, the debugger, widget messages; a refused ``execute_request``
+  gets an error the notebook shows, and a ``KernelMessageRefused`` record;
+* records each ``execute_request`` (``CellExecuteRequested``) before
+  forwarding it, and each reply (``CellExecuted``);
+* masks every data-bearing message on its way back for the user's role
+  (:mod:`.outputs`) and marks masked outputs in their metadata;
+* drops frames that are too large or unreadable with a record, without
+  closing the connection (other tabs share the kernel).
+
+Messages from the kernel are signed with the kernel's key; this class checks
+the signature when it decodes one (``Session.deserialize``). What it sends the
+browser is not signed (the browser never had the key); what it forwards to
+the kernel is signed by the server's session as before.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_client.jsonutil import json_default
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_binary_message,
+    deserialize_msg_from_ws_v1,
+    serialize_msg_to_ws_v1,
+)
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from tornado.websocket import WebSocketClosedError
+
+from ..policy import Decision
+from .guard import KernelGuard, Person
+from .outputs import DATA_MESSAGES, OutputMasker
+
+__all__ = ["GuardedChannelsConnection"]
+
+V1 = "v1.kernel.websocket.jupyter.org"
+
+
+class _Refused(Exception):
+    def __init__(self, decision: Decision, error_code: str) -> None:
+        super().__init__(decision.rule)
+        self.decision = decision
+        self.error_code = error_code
+
+
+class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
+    """ZMQChannelsWebsocketConnection with role checks, execution records and masking."""
+
+    _person: Person | None = None
+    _masker: OutputMasker | None = None
+
+    # -- who is connected ------------------------------------------------------------
+    @property
+    def guard(self) -> KernelGuard | None:
+        guard = getattr(self.multi_kernel_manager, "guard", None)
+        return guard if isinstance(guard, KernelGuard) else None
+
+    @property
+    def owner(self) -> str:
+        owner_of = getattr(self.multi_kernel_manager, "owner", None)
+        return (owner_of(self.kernel_id) if owner_of else None) or ""
+
+    def person(self) -> Person | None:
+        if self._person is None:
+            user = getattr(self.websocket_handler, "current_user", None)
+            if user is None or not getattr(user, "username", None):
+                return None
+            self._person = Person.of(user)
+        return self._person
+
+    def masker(self) -> OutputMasker | None:
+        guard, person = self.guard, self.person()
+        if guard is None or person is None:
+            return None
+        if self._masker is None:
+            self._masker = guard.masker_for(person)
+        return self._masker
+
+    @property
+    def _ip(self) -> str | None:
+        ip = self.websocket_handler.request.remote_ip
+        return str(ip) if ip else None
+
+    # -- browser -> kernel -----------------------------------------------------------
+    def handle_incoming_message(self, incoming_msg: str) -> None:
+        if not self.channels:
+            return
+        guard, person = self.guard, self.person()
+        size = len(incoming_msg)
+        channel, msg_type = "", ""
+        try:
+            if guard is None or person is None:
+                raise _Refused(Decision(False, "", "no guard or no signed-in user"), "AccessDenied")
+            if size > guard.max_message_bytes:
+                raise _Refused(
+                    Decision(False, "", f"frame of {size} bytes is over {guard.max_message_bytes}"),
+                    "MessageTooLarge",
+                )
+            channel, msg, msg_list = self._decode_incoming(incoming_msg)
+            header = msg["header"]
+            msg_type = str(header.get("msg_type", ""))
+            decision = guard.check_message(person, channel, msg_type, self.owner)
+            if not decision:
+                raise _Refused(decision, "AccessDenied")
+        except _Refused as refused:
+            self._refuse(refused, channel, msg_type, size, locals().get("msg"))
+            return
+        except Exception as exc:  # unreadable: drop it, keep the connection
+            self.log.warning("dropping a malformed kernel message: %s", exc)
+            if guard is not None:
+                guard.refused(
+                    person,
+                    Decision(False, "", f"malformed frame: {type(exc).__name__}"),
+                    kernel_id=self.kernel_id,
+                    owner=self.owner,
+                    channel=channel,
+                    msg_type=msg_type,
+                    size=size,
+                    error_code="MalformedMessage",
+                    source_ip=self._ip,
+                )
+            return
+        # The name the kernel sees is the session's, whatever the client wrote.
+        header["username"] = person.name
+        if msg_type == "execute_request":
+            content = msg["content"]
+            metadata = msg.get("metadata") or {}
+            code = str(content.get("code", ""))
+            expressions = content.get("user_expressions") or {}
+            if isinstance(expressions, dict) and expressions:
+                # user_expressions are code too, and no IPython hook sees them run
+                code += "".join(f"\n# user_expression {k!s}: {v!s}" for k, v in expressions.items())
+            guard.execute_requested(
+                person,
+                kernel_id=self.kernel_id,
+                owner=self.owner,
+                msg_id=str(header.get("msg_id", "")),
+                code=code,
+                cell_id=str(metadata.get("cellId") or "") or None,
+                notebook=self._notebook(),
+                silent=bool(content.get("silent", False)),
+                source_ip=self._ip,
+            )
+        self._forward(channel, msg, msg_list)
+
+    def _decode_incoming(self, ws_msg: Any) -> tuple[str, dict[str, Any], list[Any]]:
+        """``(channel, msg, msg_list)`` with header (and content for execute) decoded."""
+        if self.subprotocol == V1:
+            channel, msg_list = deserialize_msg_from_ws_v1(ws_msg)
+            header = self.session.unpack(msg_list[0])
+            msg: dict[str, Any] = {"header": header}
+            if header.get("msg_type") == "execute_request":
+                msg["content"] = self.session.unpack(msg_list[3])
+                msg["metadata"] = self.session.unpack(msg_list[2])
+        else:
+            if isinstance(ws_msg, bytes):
+                msg = deserialize_binary_message(ws_msg)
+            else:
+                msg = json.loads(ws_msg)
+            if not isinstance(msg, dict) or not isinstance(msg.get("header"), dict):
+                raise ValueError("not a message object")
+            channel = msg.pop("channel", None) or "shell"
+            msg_list = []
+        if not isinstance(msg["header"], dict):
+            raise ValueError("header is not an object")
+        if channel not in self.channels:
+            raise _Refused(Decision(False, "", f"no such channel: {channel!r}"), "AccessDenied")
+        return str(channel), msg, msg_list
+
+    def _forward(self, channel: str, msg: dict[str, Any], msg_list: list[Any]) -> None:
+        allowed = self.multi_kernel_manager.allowed_message_types
+        if allowed and msg["header"].get("msg_type") not in allowed:
+            return
+        stream = self.channels[channel]
+        if self.subprotocol == V1:
+            msg_list[0] = self.session.pack(msg["header"])
+            self.session.send_raw(stream, msg_list)
+        else:
+            self.session.send(stream, msg)
+
+    def _notebook(self) -> str:
+        notebooks = getattr(self.multi_kernel_manager, "notebooks", {})
+        return str(notebooks.get(self.kernel_id, ""))[:1024]
+
+    def _refuse(self, refused: _Refused, channel: str, msg_type: str, size: int, msg: Any) -> None:
+        guard = self.guard
+        self.log.warning(
+            "kernel %s: refused %s/%s: %s", self.kernel_id, channel, msg_type, refused.decision.rule
+        )
+        if guard is not None:
+            guard.refused(
+                self.person(),
+                refused.decision,
+                kernel_id=self.kernel_id,
+                owner=self.owner,
+                channel=channel,
+                msg_type=msg_type,
+                size=size,
+                error_code=refused.error_code,
+                source_ip=self._ip,
+            )
+        header = msg.get("header") if isinstance(msg, dict) else None
+        if isinstance(header, dict) and msg_type.endswith("_request"):
+            self._answer_refusal(channel, header, msg_type, refused.decision)
+
+    def _answer_refusal(
+        self, channel: str, parent: dict[str, Any], msg_type: str, decision: Decision
+    ) -> None:
+        """Tell the client: an error in the notebook and a reply, so the cell finishes."""
+        reason = f"jupyter-secure refused this {msg_type}: {decision.rule}"
+        error = {
+            "ename": "PermissionError",
+            "evalue": reason,
+            "traceback": [f"PermissionError: {reason}"],
+        }
+        if msg_type == "execute_request":
+            self._send_to_client("iopub", "status", {"execution_state": "busy"}, parent)
+            self._send_to_client("iopub", "error", error, parent)
+            self._send_to_client("iopub", "status", {"execution_state": "idle"}, parent)
+            reply = {"status": "error", "execution_count": None, **error}
+        else:
+            reply = {"status": "error", **error}
+        self._send_to_client(channel, msg_type.replace("_request", "_reply"), reply, parent)
+
+    def _send_to_client(
+        self, channel: str, msg_type: str, content: dict[str, Any], parent: dict[str, Any]
+    ) -> None:
+        msg = self.session.msg(msg_type, content=content, parent=parent)
+        try:
+            if self.subprotocol == V1:
+                frame = serialize_msg_to_ws_v1(msg, channel, self.session.pack)
+                self.write_message(frame, binary=True)
+            else:
+                msg["channel"] = channel
+                self.write_message(json.dumps(msg, default=json_default))
+        except WebSocketClosedError:
+            pass
+
+    # -- kernel -> browser -----------------------------------------------------------
+    def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
+        if isinstance(stream, str):
+            stream = self.channels[stream]
+        channel = getattr(stream, "channel", None)
+        _, fed = self.session.feed_identities(outgoing_msg)
+        parts = fed[1:]
+        try:
+            header = self.session.unpack(parts[0])
+        except Exception:
+            self.log.warning("dropping an unreadable message from kernel %s", self.kernel_id)
+            return
+        msg_type = str(header.get("msg_type", ""))
+        masker = self.masker()
+        if masker is None:  # no guard or no user: nothing leaves unmasked
+            return
+        if msg_type not in DATA_MESSAGES:
+            super().handle_outgoing_message(stream, outgoing_msg)
+            return
+        msg = self.session.deserialize(fed)  # checks the kernel's signature
+        if msg_type == "execute_reply" and self.guard is not None:
+            self.guard.execute_replied(
+                self.kernel_id, str(msg["parent_header"].get("msg_id", "")), msg["content"]
+            )
+        if msg_type.startswith(("comm_", "debug_")) and not self._may_receive(msg_type):
+            return
+        outcome = masker.message(msg_type, msg["content"])
+        if outcome.masked:
+            msg["content"] = outcome.content
+            mark = {
+                "masked": True,
+                "by": "server",
+                "role": masker.policy.role,
+                "entities": outcome.counts,
+            }
+            msg["metadata"] = {**(msg.get("metadata") or {}), "jupyter_secure": mark}
+            if msg_type in ("display_data", "execute_result", "update_display_data"):
+                meta = msg["content"].get("metadata")
+                meta = dict(meta) if isinstance(meta, dict) else {}
+                msg["content"]["metadata"] = {**meta, "jupyter_secure": mark}
+        self._on_error(channel, msg, parts)
+        if self._limit_rate(channel, msg, parts):
+            return
+        self._write_decoded(stream, channel, msg)
+
+    def _may_receive(self, msg_type: str) -> bool:
+        guard, person = self.guard, self.person()
+        if guard is None or person is None:
+            return False
+        scope = "comms:execute" if msg_type.startswith("comm_") else "debugger:execute"
+        return bool(guard.policy.current.decide(person.principal, scope, owner=self.owner))
+
+    def _write_decoded(self, stream: Any, channel: str | None, msg: dict[str, Any]) -> None:
+        if stream.closed():
+            self.disconnect()
+            return
+        try:
+            if self.subprotocol == V1:
+                pack = self.session.pack
+                parts = [
+                    pack(msg["header"]),
+                    pack(msg["parent_header"]),
+                    pack(msg["metadata"]),
+                    pack(msg["content"]),
+                    *[bytes(b) for b in msg.get("buffers") or []],
+                ]
+                self.write_message(serialize_msg_to_ws_v1(parts, channel or ""), binary=True)
+            else:
+                self._on_zmq_reply(stream, msg)
+        except WebSocketClosedError as exc:
+            self.log.warning(str(exc))

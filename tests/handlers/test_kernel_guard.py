@@ -1,0 +1,305 @@
+"""The kernel guard end to end: a real server, real guarded kernels, a real websocket client.
+
+Everything here is checked from the attacker's side: what a client actually
+receives, what notebook code can actually open, what the trail records when
+someone drives a kernel around the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import ws_connect
+
+from jupyter_secure.channel.guard import landlock_abi
+
+pytestmark = pytest.mark.timeout(180)
+
+EMAIL, SSN = "alice@example.com", "123-45-6789"
+needs_landlock = pytest.mark.skipif(landlock_abi() == 0, reason="Landlock is not available")
+
+
+def request(
+    code: str,
+    *,
+    user_expressions: dict[str, str] | None = None,
+    who: str = "mallory",
+    msg_type: str = "execute_request",
+    channel: str = "shell",
+) -> dict[str, Any]:
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "username": who,  # a forged name: the server must ignore it
+            "session": uuid.uuid4().hex,
+            "date": "2027-01-15T00:00:00Z",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {"cellId": "cell-1"},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": False,
+        },
+        "channel": channel,
+        "buffers": [],
+    }
+
+
+class Client:
+    """A kernel websocket client speaking the legacy JSON protocol (what tornado offers)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def run(self, code: str, **kw: Any) -> list[dict[str, Any]]:
+        """Send one request; every message until its reply *and* the idle status."""
+        msg = request(code, **kw)
+        await self.ws.write_message(json.dumps(msg))
+        return await self.collect(msg["header"]["msg_id"], msg["header"]["msg_type"])
+
+    async def collect(
+        self, msg_id: str, msg_type: str, timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        replied = idle = False
+        deadline = time.monotonic() + timeout
+        reply_type = msg_type.replace("_request", "_reply")
+        while not (replied and idle):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no reply to {msg_type} in {timeout}s: {got[-5:]}")
+            raw = await asyncio.wait_for(self.ws.read_message(), left)
+            assert raw is not None, "the websocket closed"
+            m = json.loads(raw)
+            if m.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            got.append(m)
+            replied = replied or m["msg_type"] == reply_type
+            idle = (
+                idle
+                or (m["msg_type"] == "status" and m["content"]["execution_state"] == "idle")
+                or msg_type != "execute_request"
+            )
+        return got
+
+
+def text_of(messages: list[dict[str, Any]]) -> str:
+    """What came back, except the echo of the code the user typed (execute_input)."""
+    return json.dumps([m["content"] for m in messages if m["msg_type"] != "execute_input"])
+
+
+async def open_notebook(
+    server: Any, name: str, notebook: str = "n.ipynb"
+) -> tuple[Any, str, Client]:
+    b = await server.sign_in(name)
+    body = {"path": f"home/{name}/{notebook}", "type": "notebook", "name": notebook}
+    r = await b.post("api/sessions", json_body=body)
+    assert r.code == 201, r.body[:500]
+    kernel = json.loads(r.body)["kernel"]
+    assert kernel["name"] == "jupyter-secure"
+    ws = await ws_connect(b, f"api/kernels/{kernel['id']}/channels")
+    return b, kernel["id"], Client(ws)
+
+
+async def wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+FRAME = f"""
+import pandas as pd
+df = pd.DataFrame({{"name": ["Alice Lindqvist", "Bob Marley", "Carol King"],
+                    "email": ["{EMAIL}", "bob@example.org", "carol@example.net"],
+                    "ssn": ["{SSN}", "219-09-9999", "078-05-1120"],
+                    "spend": [10.5, 20.0, 30.25]}})
+"""
+
+
+async def test_what_a_data_scientist_receives_holds_no_raw_pii(server: Any) -> None:
+    _, kernel_id, client = await open_notebook(server, "alice")
+    assert not [m for m in await client.run(FRAME) if m["msg_type"] == "error"]
+    cases = {
+        "print": f'print("{EMAIL} {SSN}")',
+        "last expression": "df",
+        "display": "display(df)",
+        "to_string": "print(df.to_string())",
+        "exception": f'raise ValueError("write to {EMAIL}")',
+        "user_expressions": "x = 1",
+    }
+    for what, code in cases.items():
+        kw = {"user_expressions": {"e": f"'{EMAIL}'"}} if what == "user_expressions" else {}
+        got = await client.run(code, **kw)
+        received = text_of(got)
+        assert EMAIL not in received, (what, received[:3000])
+        assert SSN not in received, (what, received[:3000])
+        if what == "exception":
+            assert any(m["msg_type"] == "error" for m in got)
+        if what in ("last expression", "display"):
+            data = next(m for m in got if m["msg_type"] in ("execute_result", "display_data"))
+            assert "text/html" in data["content"]["data"]
+            assert data["content"]["metadata"]["jupyter_secure"]["masked"] is True
+            assert data["content"]["data"]["text/html"].count("<tr") >= 4  # shape kept
+    # The kernel saw the session's name, never the forged one.
+    got = await client.run("print(get_ipython().kernel.get_parent()['header']['username'])")
+    assert "alice" in text_of(got)
+    assert "mallory" not in text_of(got)
+    # Every cell is in the trail under alice, before and after.
+    requested = [
+        e for e in server.events("CellExecuteRequested")
+        if e["requestParameters"]["kernelId"] == kernel_id
+    ]  # fmt: skip
+    assert len(requested) == len(cases) + 2
+    assert {e["userIdentity"]["name"] for e in requested} == {"alice"}
+    assert requested[0]["requestParameters"]["cellId"] == "cell-1"
+    assert requested[0]["requestParameters"]["notebook"].endswith("home/alice/n.ipynb")
+    await wait_for(lambda: len([
+        e for e in server.events("CellExecuted") if e["requestParameters"]["kernelId"] == kernel_id
+    ]) == len(cases) + 2)  # fmt: skip
+    launched = [e for e in server.events("KernelLaunched")
+                if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
+    assert launched
+    assert launched[0]["responseElements"]["maskingRole"] == "data_scientist"
+
+
+async def test_an_admin_with_unmask_sees_raw_values(server: Any) -> None:
+    server.add_user("root", roles=("admin",))
+    _, _, client = await open_notebook(server, "root")
+    got = await client.run(f'print("{EMAIL}")')
+    assert EMAIL in text_of(got)
+
+
+async def test_debugger_and_unknown_requests_are_refused_with_a_reply(server: Any) -> None:
+    _, kernel_id, client = await open_notebook(server, "alice")
+    for msg_type, channel in (("debug_request", "control"), ("evil_request", "shell")):
+        msg = request("", msg_type=msg_type, channel=channel)
+        await client.ws.write_message(json.dumps(msg))
+        got = await client.collect(msg["header"]["msg_id"], msg_type, timeout=20)
+        reply = next(m for m in got if m["msg_type"] == msg_type.replace("_request", "_reply"))
+        assert reply["content"]["status"] == "error"
+        assert "refused" in reply["content"]["evalue"]
+    # A malformed frame is dropped with a record; the connection keeps working.
+    await client.ws.write_message("{not json")
+    assert "2" in text_of(await client.run("print(1 + 1)"))
+    refused = [e for e in server.events("KernelMessageRefused")
+               if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
+    codes = sorted(e["errorCode"] for e in refused)
+    assert codes == ["AccessDenied", "AccessDenied", "MalformedMessage"], refused
+
+
+@needs_landlock
+async def test_notebook_code_cannot_reach_the_state_other_homes_or_connection_files(
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "planted-secret")
+    _, bob_kernel, _bob = await open_notebook(server, "bob")
+    root = Path(server.app.root_dir)
+    (root / "home" / "bob" / "diary.txt").write_text("bob's secret")
+    km = server.app.kernel_manager
+    state = Path(server.state.state_dir)
+    segment = next(state.rglob("segment-*.jsonl"))
+    targets = {
+        "database": state / "state.db",
+        "audit trail": segment,
+        "bob's file": root / "home" / "bob" / "diary.txt",
+        "bob's connection file": Path(km.get_kernel(bob_kernel).connection_file),
+        "server environ": Path(f"/proc/{os.getpid()}/environ"),
+    }
+    _, _, client = await open_notebook(server, "alice")
+    probe = "\n".join(
+        [
+            "import json, os",
+            "out = {}",
+            f"for label, path in {json.dumps({k: str(v) for k, v in targets.items()})}.items():",
+            "    try:",
+            "        open(path, 'rb').read(1); out[label] = 'READ'",
+            "    except PermissionError: out[label] = 'DENIED'",
+            "    except OSError as e: out[label] = type(e).__name__",
+            "open('mine.txt', 'w').write('ok'); out['own workspace'] = open('mine.txt').read()",
+            "out['env'] = sorted(k for k in os.environ if 'SECRET' in k or 'JUPYTER_SECURE' in k)",
+            "print(json.dumps(out))",
+        ]
+    )
+    got = await client.run(probe)
+    stream = next(m for m in got if m["msg_type"] == "stream")["content"]["text"]
+    result = json.loads(stream)
+    assert result.pop("own workspace") == "ok"
+    assert result.pop("env") == []
+    assert set(result.values()) == {"DENIED"}, result
+
+
+async def test_a_direct_zmq_execution_is_recorded_as_unreconciled(server: Any) -> None:
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    _, kernel_id, client = await open_notebook(server, "alice")
+    await client.run("x = 1")  # through the guard: reconciles
+    km = server.app.kernel_manager.get_kernel(kernel_id)
+    thief = AsyncKernelClient()
+    thief.load_connection_file(km.connection_file)  # what a stolen connection file gives
+    thief.start_channels()
+    try:
+        msg_id = thief.execute("y = 2")
+        reply = await asyncio.wait_for(thief._async_get_shell_msg(timeout=30), 40)
+        assert reply["parent_header"]["msg_id"] == msg_id
+    finally:
+        thief.stop_channels()
+
+    def unreconciled() -> list[dict[str, Any]]:
+        return [e for e in server.events("ExecutionUnreconciled")
+                if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
+
+    await wait_for(lambda: bool(unreconciled()), timeout=60)
+    found = unreconciled()
+    assert [e["requestParameters"]["msgId"] for e in found] == [msg_id]
+    assert found[0]["userIdentity"]["name"] == "alice"
+
+
+async def test_the_witness_refuses_a_wrong_kernel_token(server: Any) -> None:
+    _, kernel_id, _client = await open_notebook(server, "alice")
+    b = server.browser()
+    body = {"events": [{"phase": "pre", "msgId": "forged"}]}
+    for auth in ("", "KernelToken wrong", "Bearer x"):
+        r = await b.fetch("POST", f"secure/api/kernels/{kernel_id}/witness", json_body=body,
+                          headers={"Authorization": auth} if auth else {})  # fmt: skip
+        assert r.code == 403
+    await wait_for(lambda: any("kernel witness" in e["responseElements"]["rule"]
+                               for e in server.events("AccessDenied")))  # fmt: skip
+    assert not [e for e in server.events("ExecutionUnreconciled")
+                if e["requestParameters"]["msgId"] == "forged"]  # fmt: skip
+
+
+async def test_a_saved_notebook_holds_no_raw_pii_from_outputs(server: Any) -> None:
+    b = await server.sign_in("alice")
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": f"{EMAIL} {SSN}\n"},
+        {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+         "data": {"text/plain": f"'{EMAIL}'", "text/html": f"<b>{SSN}</b>"}},
+        {"output_type": "error", "ename": "ValueError", "evalue": EMAIL, "traceback": [EMAIL]},
+    ]  # fmt: skip
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [{"cell_type": "code", "id": "c1", "execution_count": 1, "metadata": {},
+                   "source": "print(x)", "outputs": outputs}],
+    }  # fmt: skip
+    r = await b.fetch("PUT", "api/contents/home/alice/saved.ipynb",
+                      json_body={"type": "notebook", "format": "json", "content": nb})  # fmt: skip
+    assert r.code in (200, 201), r.body[:500]
+    on_disk = (Path(server.app.root_dir) / "home" / "alice" / "saved.ipynb").read_text()
+    assert EMAIL not in on_disk
+    assert SSN not in on_disk
+    assert "print(x)" in on_disk
