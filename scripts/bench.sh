@@ -30,3 +30,9 @@ if [ ${#quick[@]} -gt 0 ]; then
 else
     python bench/request_bench.py --write
 fi
+echo "==> cell round trip against plain Jupyter (kernel guard)"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/cell_overhead.py --cells 200 --big 10
+else
+    python bench/cell_overhead.py --write
+fi
