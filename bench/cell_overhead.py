@@ -3,10 +3,15 @@
     python bench/cell_overhead.py                     # ~2 minutes on 2 cores
     python bench/cell_overhead.py --cells 200 --big 20  # quicker
 
-Two real servers run side by side as subprocesses on one notebook directory:
+Three real servers run side by side as subprocesses on one notebook directory:
 
 * **plain jupyter_server + ipykernel** (the peer): token authentication, the
   ``python3`` kernel, the stock websocket connection;
+* **plain + TCP_NODELAY**: the same with ``bench/nodelay.py``'s connection class,
+  which only turns Nagle's algorithm off (jupyter-secure does; stock
+  jupyter_server does not, and then each small reply waits ~40 ms for the
+  client's delayed ACK). Against this peer the difference is the guard's own cost;
+  against stock Jupyter it is what a user notices;
 * **jupyter-secure**: a data scientist's API token, the guarded kernel
   (Landlock sandbox, scrubbed environment, display guard, witness), and the
   channel guard (role check, ``CellExecuteRequested``/``CellExecuted`` in the
@@ -148,16 +153,29 @@ def main() -> None:
             "--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0",
             "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=0",
         ]  # fmt: skip
-        plain_port, secure_port = free_port(), free_port()
+        plain_port, secure_port, nodelay_port = free_port(), free_port(), free_port()
         plain_token = "bench-token-" + os.urandom(8).hex()
         plain_url = f"http://127.0.0.1:{plain_port}/"
         secure_url = f"http://127.0.0.1:{secure_port}/"
+        nodelay_url = f"http://127.0.0.1:{nodelay_port}/"
         plain_headers = {"Authorization": f"token {plain_token}"}
         secure_headers = {"Authorization": f"token {token}"}
         plain = start(
             [*common, f"--port={plain_port}", f"--IdentityProvider.token={plain_token}",
              "--ServerApp.jpserver_extensions={'jupyter_secure': False, 'jupyterlab': False}"],
             env, plain_url, plain_headers,
+        )  # fmt: skip
+        nodelay_env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).parent), env.get("PYTHONPATH", "")]
+            ).rstrip(os.pathsep),
+        }
+        nodelay = start(
+            [*common, f"--port={nodelay_port}", f"--IdentityProvider.token={plain_token}",
+             "--ServerApp.kernel_websocket_connection_class=nodelay.NoDelayChannels",
+             "--ServerApp.jpserver_extensions={'jupyter_secure': False, 'jupyterlab': False}"],
+            nodelay_env, nodelay_url, plain_headers,
         )  # fmt: skip
         secure = start(
             [*common, f"--port={secure_port}", f"--SecureApp.state_dir={state}",
@@ -168,6 +186,7 @@ def main() -> None:
         try:
             for label, url, headers, kernel in (
                 ("plain", plain_url, plain_headers, "python3"),
+                ("nodelay", nodelay_url, plain_headers, "python3"),
                 ("secure", secure_url, secure_headers, "jupyter-secure"),
             ):
                 kid = start_kernel(url, headers, kernel)
@@ -179,28 +198,36 @@ def main() -> None:
                     "big": asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", args.big)),
                 }
         finally:
-            for proc in (plain, secure):
+            for proc in (plain, nodelay, secure):
                 proc.terminate()
                 proc.wait(30)
-    p, s = results["plain"], results["secure"]
-    pt, st = statistics.median(p["trivial"]) * 1e3, statistics.median(s["trivial"]) * 1e3
-    pb, sb = statistics.median(p["big"]) * 1e3, statistics.median(s["big"]) * 1e3
-    added_big = (sb - pb) / 1e3
-    mbps = 1.0 / added_big if added_big > 0 else float("inf")
+    s = results["secure"]
+
+    def row(what: str, key: str, peer: str, digits: int) -> str:
+        p = results[peer]
+        pm, sm = statistics.median(p[key]) * 1e3, statistics.median(s[key]) * 1e3
+        return (
+            f"| {what} | {pm:.{digits}f} / {pct(p[key], 0.99):.{digits}f} | "
+            f"{sm:.{digits}f} / {pct(s[key], 0.99):.{digits}f} | {sm / pm:.2f}x | "
+            f"{sm - pm:+.{digits}f} |"
+        )
+
+    big_added = statistics.median(s["big"]) - statistics.median(results["nodelay"]["big"])
+    mbps = 1.0 / big_added if big_added > 0 else float("inf")
     lines = [
         f"Cell round trip through the websocket, 2 cores ({time.strftime('%Y-%m-%d')}, "
         f"`python bench/cell_overhead.py`; {args.cells} trivial cells, {args.big} cells of 1 MB)",
         "",
-        "| workload | plain Jupyter p50 / p99 ms | jupyter-secure p50 / p99 ms "
+        "| workload (peer) | peer p50 / p99 ms | jupyter-secure p50 / p99 ms "
         "| p50 ratio | added p50 ms |",
         "|---|---:|---:|---:|---:|",
-        f"| trivial cell (`x = 1`) | {pt:.2f} / {pct(p['trivial'], 0.99):.2f} | "
-        f"{st:.2f} / {pct(s['trivial'], 0.99):.2f} | {st / pt:.2f}x | {st - pt:+.2f} |",
-        f"| 1 MB printed | {pb:.1f} / {pct(p['big'], 0.99):.1f} | "
-        f"{sb:.1f} / {pct(s['big'], 0.99):.1f} | {sb / pb:.2f}x | {sb - pb:+.1f} |",
+        row("trivial cell `x = 1` (plain + TCP_NODELAY)", "trivial", "nodelay", 2),
+        row("1 MB printed (plain + TCP_NODELAY)", "big", "nodelay", 1),
+        row("trivial cell `x = 1` (stock jupyter_server)", "trivial", "plain", 2),
+        row("1 MB printed (stock jupyter_server)", "big", "plain", 1),
         "",
-        f"Output masking end to end: {mbps:.1f} MB/s of printed output "
-        "(1 MB divided by the added p50 time of a 1 MB cell).",
+        f"Output masking end to end: {mbps:.1f} MB/s of printed output (1 MB divided by the "
+        "added p50 time of a 1 MB cell against plain + TCP_NODELAY).",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -92,6 +92,19 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         ip = self.websocket_handler.request.remote_ip
         return str(ip) if ip else None
 
+    def connect(self) -> Any:
+        """As jupyter_server's, with TCP_NODELAY on the socket.
+
+        A cell produces a burst of small messages (busy, execute_input, output,
+        reply, idle); with Nagle's algorithm on, each waits for the client's
+        delayed ACK of the one before, ~40 ms per cell on Linux.
+        """
+        try:
+            self.websocket_handler.set_nodelay(True)
+        except Exception:  # the connection may already be gone; connect() will notice
+            self.log.debug("could not set TCP_NODELAY", exc_info=True)
+        return super().connect()
+
     # -- browser -> kernel -----------------------------------------------------------
     def handle_incoming_message(self, incoming_msg: str) -> None:
         if not self.channels:

@@ -57,16 +57,43 @@ def request(
     }
 
 
-class Client:
-    """A kernel websocket client speaking the legacy JSON protocol (what tornado offers)."""
+V1 = "v1.kernel.websocket.jupyter.org"
 
-    def __init__(self, ws: Any) -> None:
+
+def _pack(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class Client:
+    """A kernel websocket client: the v1 binary protocol JupyterLab uses, or legacy JSON."""
+
+    def __init__(self, ws: Any, protocol: str = "json") -> None:
         self.ws = ws
+        self.protocol = protocol
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        if self.protocol == "v1":
+            from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+            frame = serialize_msg_to_ws_v1(msg, msg["channel"], _pack)
+            await self.ws.write_message(frame, binary=True)
+        else:
+            await self.ws.write_message(json.dumps(msg))
+
+    def decode(self, raw: Any) -> dict[str, Any]:
+        if self.protocol == "v1":
+            from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1
+
+            channel, parts = deserialize_msg_from_ws_v1(raw)
+            header, parent, metadata, content = (json.loads(p) for p in parts[:4])
+            return {"channel": channel, "header": header, "msg_type": header["msg_type"],
+                    "parent_header": parent, "metadata": metadata, "content": content}  # fmt: skip
+        return dict(json.loads(raw))
 
     async def run(self, code: str, **kw: Any) -> list[dict[str, Any]]:
         """Send one request; every message until its reply *and* the idle status."""
         msg = request(code, **kw)
-        await self.ws.write_message(json.dumps(msg))
+        await self.send(msg)
         return await self.collect(msg["header"]["msg_id"], msg["header"]["msg_type"])
 
     async def collect(
@@ -82,7 +109,7 @@ class Client:
                 raise AssertionError(f"no reply to {msg_type} in {timeout}s: {got[-5:]}")
             raw = await asyncio.wait_for(self.ws.read_message(), left)
             assert raw is not None, "the websocket closed"
-            m = json.loads(raw)
+            m = self.decode(raw)
             if m.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             got.append(m)
@@ -101,7 +128,7 @@ def text_of(messages: list[dict[str, Any]]) -> str:
 
 
 async def open_notebook(
-    server: Any, name: str, notebook: str = "n.ipynb"
+    server: Any, name: str, notebook: str = "n.ipynb", protocol: str = "json"
 ) -> tuple[Any, str, Client]:
     b = await server.sign_in(name)
     body = {"path": f"home/{name}/{notebook}", "type": "notebook", "name": notebook}
@@ -109,8 +136,18 @@ async def open_notebook(
     assert r.code == 201, r.body[:500]
     kernel = json.loads(r.body)["kernel"]
     assert kernel["name"] == "jupyter-secure"
-    ws = await ws_connect(b, f"api/kernels/{kernel['id']}/channels")
-    return b, kernel["id"], Client(ws)
+    path = f"api/kernels/{kernel['id']}/channels"
+    if protocol == "v1":
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        url = b.base.replace("http://", "ws://") + path
+        req = HTTPRequest(url, headers={"Cookie": b.cookie_header()}, request_timeout=30)
+        ws = await websocket_connect(req, subprotocols=[V1])
+        assert ws.selected_subprotocol == V1
+    else:
+        ws = await ws_connect(b, path)
+    return b, kernel["id"], Client(ws, protocol)
 
 
 async def wait_for(predicate: Any, timeout: float = 30) -> None:
@@ -129,8 +166,9 @@ df = pd.DataFrame({{"name": ["Alice Lindqvist", "Bob Marley", "Carol King"],
 """
 
 
-async def test_what_a_data_scientist_receives_holds_no_raw_pii(server: Any) -> None:
-    _, kernel_id, client = await open_notebook(server, "alice")
+@pytest.mark.parametrize("protocol", ["v1", "json"])
+async def test_what_a_data_scientist_receives_holds_no_raw_pii(server: Any, protocol: str) -> None:
+    _, kernel_id, client = await open_notebook(server, "alice", protocol=protocol)
     assert not [m for m in await client.run(FRAME) if m["msg_type"] == "error"]
     cases = {
         "print": f'print("{EMAIL} {SSN}")',
@@ -186,7 +224,7 @@ async def test_debugger_and_unknown_requests_are_refused_with_a_reply(server: An
     _, kernel_id, client = await open_notebook(server, "alice")
     for msg_type, channel in (("debug_request", "control"), ("evil_request", "shell")):
         msg = request("", msg_type=msg_type, channel=channel)
-        await client.ws.write_message(json.dumps(msg))
+        await client.send(msg)
         got = await client.collect(msg["header"]["msg_id"], msg_type, timeout=20)
         reply = next(m for m in got if m["msg_type"] == msg_type.replace("_request", "_reply"))
         assert reply["content"]["status"] == "error"
