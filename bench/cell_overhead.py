@@ -193,6 +193,7 @@ def main() -> None:
                 ws_url = url.replace("http://", "ws://") + f"api/kernels/{kid}/channels"
                 asyncio.run(run_cells(ws_url, headers, SETUP, 1))
                 asyncio.run(run_cells(ws_url, headers, "x = 1", 50))  # warm-up
+                asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", 3))  # and the pool
                 results[label] = {
                     "trivial": asyncio.run(run_cells(ws_url, headers, "x = 1", args.cells)),
                     "big": asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", args.big)),

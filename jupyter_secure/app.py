@@ -434,6 +434,9 @@ class SecureApp(ExtensionApp):
         enforcer: SessionEnforcer | None = getattr(self, "enforcer", None)
         if enforcer is not None:
             enforcer.stop()
+        guard: KernelGuard | None = getattr(self, "guard", None)
+        if guard is not None:
+            guard.close()
         timer = getattr(self, "_policy_timer", None)
         if timer is not None:
             timer.stop()

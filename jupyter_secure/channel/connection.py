@@ -26,6 +26,8 @@ the kernel is signed by the server's session as before.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -261,7 +263,59 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             pass
 
     # -- kernel -> browser -----------------------------------------------------------
+    _chain: asyncio.Future[None] | None = None
+
     def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
+        """Deliver now, or after the messages before it when a long one is being masked
+        in the worker processes (the order a kernel sent in is the order delivered)."""
+        pending = self._chain is not None and not self._chain.done()
+        if not pending and not self._wants_pool(outgoing_msg):
+            self._deliver(stream, outgoing_msg)
+            return
+        previous = self._chain if pending else None
+        self._chain = asyncio.ensure_future(self._deliver_after(previous, stream, outgoing_msg))
+
+    def _wants_pool(self, outgoing_msg: list[Any]) -> bool:
+        guard = self.guard
+        if guard is None or not guard.pool.enabled:
+            return False
+        return sum(len(part) for part in outgoing_msg) >= guard.pool.threshold
+
+    async def _deliver_after(
+        self, previous: asyncio.Future[None] | None, stream: Any, outgoing_msg: list[Any]
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        precomputed: dict[str, tuple[str, dict[str, int]]] = {}
+        if self._wants_pool(outgoing_msg):
+            try:
+                precomputed = await self._premask(outgoing_msg)
+            except Exception:  # the pool failed: mask on the event loop instead
+                self.log.warning("masking in the worker processes failed", exc_info=True)
+        try:
+            self._deliver(stream, outgoing_msg, precomputed)
+        except Exception:
+            self.log.exception("could not deliver a message from kernel %s", self.kernel_id)
+
+    async def _premask(self, outgoing_msg: list[Any]) -> dict[str, tuple[str, dict[str, int]]]:
+        guard, masker = self.guard, self.masker()
+        if guard is None or masker is None or masker.passthrough:
+            return {}
+        _, fed = self.session.feed_identities(outgoing_msg)
+        header = self.session.unpack(fed[1])
+        if header.get("msg_type") not in DATA_MESSAGES:
+            return {}
+        strings = masker.long_strings(self.session.unpack(fed[4]), guard.pool.threshold // 2)
+        results = await asyncio.gather(*(guard.pool.mask_text(t, masker.policy) for t in strings))
+        return dict(zip(strings, results, strict=True))
+
+    def _deliver(
+        self,
+        stream: Any,
+        outgoing_msg: list[Any],
+        precomputed: dict[str, tuple[str, dict[str, int]]] | None = None,
+    ) -> None:
         if isinstance(stream, str):
             stream = self.channels[stream]
         channel = getattr(stream, "channel", None)
@@ -286,7 +340,11 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             )
         if msg_type.startswith(("comm_", "debug_")) and not self._may_receive(msg_type):
             return
-        outcome = masker.message(msg_type, msg["content"])
+        masker.precomputed = precomputed or {}
+        try:
+            outcome = masker.message(msg_type, msg["content"])
+        finally:
+            masker.precomputed = {}
         if outcome.masked:
             msg["content"] = outcome.content
             mark = {

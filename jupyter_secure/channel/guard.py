@@ -35,6 +35,7 @@ from ..policy import Decision, LivePolicy, Principal
 from .audience import Audience, masking_role
 from .messages import rule_for
 from .outputs import OutputMasker
+from .pool import MaskingPool
 from .reconcile import ExecutionLedger
 from .sandbox_plan import plan_workspace
 
@@ -148,6 +149,22 @@ class KernelGuard(LoggingConfigurable):
         larger frames are dropped and recorded as KernelMessageRefused.""",
     ).tag(config=True)
 
+    mask_workers = Int(
+        2,
+        min=0,
+        help="""Processes that mask long outputs in parallel, off the server's
+        event loop (0: mask every output on the event loop, which then answers
+        nobody else while it masks).""",
+    ).tag(config=True)
+
+    mask_in_pool_bytes = Int(
+        64 * 1024,
+        min=1024,
+        help="""Kernel messages at least this large are masked in the worker
+        processes (split into mask_workers pieces); smaller ones on the event
+        loop, where they cost less than the hand-over.""",
+    ).tag(config=True)
+
     private_root = Unicode(
         "",
         help="""Where each guarded kernel's private directory (temporary files,
@@ -182,6 +199,11 @@ class KernelGuard(LoggingConfigurable):
         self._launches: dict[str, _Launch] = {}
         self._tokens: dict[str, str] = {}  # sha256(token) -> kernel id
         self._forwarded_at: dict[str, float] = {}
+        self.pool = MaskingPool(self.mask_workers, self.mask_in_pool_bytes)
+
+    def close(self) -> None:
+        """Stop the masking processes (the server is stopping)."""
+        self.pool.close()
 
     # -- who may send what --------------------------------------------------------------
     def scopes_of(self, person: Person) -> frozenset[str]:

@@ -86,11 +86,33 @@ class OutputMasker:
         self.policy = policy
         #: a role that sees every value raw skips scanning altogether (admin by default)
         self.passthrough = _all_raw(policy)
+        #: results computed elsewhere (the process pool) for long strings: text -> result
+        self.precomputed: dict[str, tuple[str, dict[str, int]]] = {}
+
+    def long_strings(self, content: Any, threshold: int) -> list[str]:
+        """The distinct strings of at least ``threshold`` characters in ``content``."""
+        found: dict[str, None] = {}
+        stack = [content]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, str):
+                if len(value) >= threshold:
+                    found[value] = None
+            elif isinstance(value, Mapping):
+                stack.extend(value.values())
+            elif isinstance(value, list | tuple):
+                stack.extend(value)
+        return list(found)
 
     # --- building blocks -------------------------------------------------------------
     def text(self, value: str, counts: dict[str, int]) -> str:
         if self.passthrough or not value:
             return value
+        done = self.precomputed.get(value) if self.precomputed else None
+        if done is not None:
+            for entity, n in done[1].items():
+                counts[entity] = counts.get(entity, 0) + n
+            return done[0]
         result = mask_text(value, self.policy)
         for entity, n in result.counts.items():
             counts[entity] = counts.get(entity, 0) + n

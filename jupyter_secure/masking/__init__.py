@@ -17,10 +17,12 @@ from .fakes import fake_value
 from .frame import (
     MaskedText,
     MaskResult,
+    apply_spans,
     display_positions,
     mask_for_display,
     mask_frame,
     mask_text,
+    masked_spans,
 )
 from .kanon import KAnonPlan, QuasiColumn, plan_k_anonymity
 from .ner import NerModel, NerSpan
@@ -63,6 +65,7 @@ __all__ = [
     "RolePolicy",
     "Span",
     "Strategy",
+    "apply_spans",
     "check_key",
     "classify_columns",
     "column_name",
@@ -74,6 +77,7 @@ __all__ = [
     "mask_frame",
     "mask_text",
     "mask_value",
+    "masked_spans",
     "partial",
     "plan_k_anonymity",
     "redact",

@@ -21,7 +21,7 @@ Fail-closed rules, in one place:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,10 +41,12 @@ from .text import Span, scan_text
 __all__ = [
     "MaskResult",
     "MaskedText",
+    "apply_spans",
     "display_positions",
     "mask_for_display",
     "mask_frame",
     "mask_text",
+    "masked_spans",
 ]
 
 _SUPPRESSED = "*"
@@ -100,6 +102,49 @@ def _mask_spans(text: str, spans: list[Span], policy: RolePolicy, counts: dict[s
     return "".join(pieces)
 
 
+def masked_spans(
+    text: str, policy: RolePolicy, *, hint: object = None, lo: int = 0, hi: int | None = None
+) -> tuple[list[tuple[int, int, str, str]], dict[str, int]]:
+    """``(start, end, replacement, entity)`` for each entity found in ``text`` that
+    starts in ``[lo, hi)``, and the counts per entity.
+
+    The window lets a caller split a long text into overlapping pieces (each piece
+    scanned with context on both sides, each span kept by exactly one piece) and
+    mask them in parallel; :func:`mask_text` is the one-piece case.
+    """
+    counts: dict[str, int] = {}
+    out: list[tuple[int, int, str, str]] = []
+    if not isinstance(text, str) or not text:
+        return out, counts
+    end = len(text) if hi is None else hi
+    last = 0
+    for span in scan_text(text, policy.detection, hint=hint):
+        if not lo <= span.start < end or span.start < last:
+            continue
+        strategy = _span_strategy(span.entity, policy)
+        if strategy is Strategy.RAW:
+            continue
+        masked, _ = mask_value(text[span.start : span.end], span.entity, strategy, key=policy.key)
+        out.append((span.start, span.end, str(masked), span.entity))
+        last = span.end
+        counts[span.entity] = counts.get(span.entity, 0) + 1
+    return out, counts
+
+
+def apply_spans(text: str, replacements: Sequence[tuple[int, int, str, str]]) -> str:
+    """``text`` with each ``(start, end, replacement, _)`` applied (sorted, non-overlapping)."""
+    if not replacements:
+        return text
+    pieces: list[str] = []
+    last = 0
+    for start, end, replacement, _ in replacements:
+        pieces.append(text[last:start])
+        pieces.append(replacement)
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
 def mask_text(text: str, policy: RolePolicy, *, hint: object = None) -> MaskedText:
     """Mask the entities found in one string with the role's strategies.
 
@@ -108,9 +153,8 @@ def mask_text(text: str, policy: RolePolicy, *, hint: object = None) -> MaskedTe
     """
     if not isinstance(text, str) or not text:
         return MaskedText(text, {})
-    counts: dict[str, int] = {}
-    spans = scan_text(text, policy.detection, hint=hint)
-    return MaskedText(_mask_spans(text, spans, policy, counts), counts)
+    replacements, counts = masked_spans(text, policy, hint=hint)
+    return MaskedText(apply_spans(text, replacements), counts)
 
 
 def display_positions(n: int, max_rows: int | None, min_rows: int | None) -> np.ndarray:

@@ -341,3 +341,23 @@ async def test_a_saved_notebook_holds_no_raw_pii_from_outputs(server: Any) -> No
     assert EMAIL not in on_disk
     assert SSN not in on_disk
     assert "print(x)" in on_disk
+
+
+async def test_long_outputs_are_masked_off_the_loop_and_stay_in_order(server: Any) -> None:
+    _, _, client = await open_notebook(server, "alice")
+    code = (
+        "import sys\n"
+        f"print('\\n'.join(f'row {{i}} {EMAIL} {SSN}' for i in range(8000)))\n"
+        "sys.stdout.flush()\n"
+        "display('after the long output')\n"
+    )
+    got = await client.run(code)
+    kinds = [m["msg_type"] for m in got if m["msg_type"] in ("stream", "display_data")]
+    assert kinds[-1] == "display_data"
+    assert "stream" in kinds
+    streamed = "".join(m["content"]["text"] for m in got if m["msg_type"] == "stream")
+    assert len(streamed) > 64 * 1024
+    assert streamed.count("row ") == 8000
+    assert server.ext.guard.pool._executor is not None  # the worker processes masked it
+    assert EMAIL not in text_of(got)
+    assert SSN not in text_of(got)
