@@ -296,3 +296,26 @@ def test_refuses_an_invalid_policy_file(tmp_path: Path, state_dir: Path) -> None
     policy.write_text(policy.read_text() + '\n[roles.x]\ndescription = "x"\nscopes = ["nope"]\n')
     code, err = start_server(tmp_path, state_dir)
     assert_refused(code, err, "the policy file is invalid")
+
+
+def test_refuses_an_extension_that_bypasses_the_channel_guard(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    # A real (tiny) server extension under the name of one that executes notebooks on
+    # the server: its outputs would never pass the channel guard.
+    pkg = tmp_path / "ext" / "jupyter_server_nbmodel"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "def _jupyter_server_extension_points():\n"
+        "    return [{'module': 'jupyter_server_nbmodel'}]\n"
+        "def _load_jupyter_server_extension(serverapp):\n"
+        "    pass\n"
+    )
+    enabled = tmp_path / "jupyter-config" / "jupyter_server_config.d"
+    enabled.mkdir(parents=True)
+    (enabled / "nbmodel.json").write_text(
+        '{"ServerApp": {"jpserver_extensions": {"jupyter_server_nbmodel": true}}}'
+    )
+    env = cli_env(tmp_path, PYTHONPATH=str(tmp_path / "ext"))
+    code, err = start_server(tmp_path, state_dir, env=env)
+    assert_refused(code, err, "jupyter_server_nbmodel is enabled")
