@@ -128,6 +128,21 @@ def start_kernel(url: str, headers: dict[str, str], name: str) -> str:
     return str(r.json()["id"])
 
 
+def measure_server(
+    url: str, headers: dict[str, str], kernel: str, cells: int, big: int
+) -> dict[str, list[float]]:
+    """Both workloads on one server, after a warm-up (imports, the masking pool)."""
+    kid = start_kernel(url, headers, kernel)
+    ws_url = url.replace("http://", "ws://") + f"api/kernels/{kid}/channels"
+    asyncio.run(run_cells(ws_url, headers, SETUP, 1))
+    asyncio.run(run_cells(ws_url, headers, "x = 1", 50))
+    asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", 3))
+    return {
+        "trivial": asyncio.run(run_cells(ws_url, headers, "x = 1", cells)),
+        "big": asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", big)),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", type=int, default=1000, help="trivial cells per server")
@@ -182,22 +197,14 @@ def main() -> None:
              "--ServerApp.jpserver_extensions={'jupyter_secure': True, 'jupyterlab': False}"],
             env, secure_url, secure_headers,
         )  # fmt: skip
-        results: dict[str, dict[str, list[float]]] = {}
+        servers = [
+            ("plain", plain_url, plain_headers, "python3"),
+            ("nodelay", nodelay_url, plain_headers, "python3"),
+            ("secure", secure_url, secure_headers, "jupyter-secure"),
+        ]
         try:
-            for label, url, headers, kernel in (
-                ("plain", plain_url, plain_headers, "python3"),
-                ("nodelay", nodelay_url, plain_headers, "python3"),
-                ("secure", secure_url, secure_headers, "jupyter-secure"),
-            ):
-                kid = start_kernel(url, headers, kernel)
-                ws_url = url.replace("http://", "ws://") + f"api/kernels/{kid}/channels"
-                asyncio.run(run_cells(ws_url, headers, SETUP, 1))
-                asyncio.run(run_cells(ws_url, headers, "x = 1", 50))  # warm-up
-                asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", 3))  # and the pool
-                results[label] = {
-                    "trivial": asyncio.run(run_cells(ws_url, headers, "x = 1", args.cells)),
-                    "big": asyncio.run(run_cells(ws_url, headers, "print(BLOCK)", args.big)),
-                }
+            results = {label: measure_server(url, headers, kernel, args.cells, args.big)
+                       for label, url, headers, kernel in servers}  # fmt: skip
         finally:
             for proc in (plain, nodelay, secure):
                 proc.terminate()

@@ -21,6 +21,7 @@ from traitlets import HasTraits, TraitType, Undefined
 from jupyter_secure.app import SecureApp
 from jupyter_secure.audit.logger import AuditLogger
 from jupyter_secure.audit.sink import AuditSink
+from jupyter_secure.channel.guard import KernelGuard
 from jupyter_secure.identity.passwords import PasswordPolicy
 from jupyter_secure.identity.signin import SignInPolicy
 from jupyter_secure.storage.keys import MasterKey
@@ -32,6 +33,7 @@ CLASSES: list[type[HasTraits]] = [
     AuditLogger,
     PasswordPolicy,
     SignInPolicy,
+    KernelGuard,
 ]
 DOCS = Path(__file__).parents[1] / "docs"
 OUT = DOCS / "config-reference.md"
