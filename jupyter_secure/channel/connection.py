@@ -42,7 +42,7 @@ from tornado.websocket import WebSocketClosedError
 
 from ..policy import Decision
 from .guard import KernelGuard, Person
-from .outputs import DATA_MESSAGES, OutputMasker
+from .outputs import RAW_MESSAGES, OutputMasker
 
 __all__ = ["GuardedChannelsConnection"]
 
@@ -304,7 +304,7 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             return {}
         _, fed = self.session.feed_identities(outgoing_msg)
         header = self.session.unpack(fed[1])
-        if header.get("msg_type") not in DATA_MESSAGES:
+        if header.get("msg_type") in RAW_MESSAGES:
             return {}
         strings = masker.long_strings(self.session.unpack(fed[4]), guard.pool.threshold // 2)
         results = await asyncio.gather(*(guard.pool.mask_text(t, masker.policy) for t in strings))
@@ -330,7 +330,7 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         masker = self.masker()
         if masker is None:  # no guard or no user: nothing leaves unmasked
             return
-        if msg_type not in DATA_MESSAGES:
+        if msg_type in RAW_MESSAGES:
             super().handle_outgoing_message(stream, outgoing_msg)
             return
         msg = self.session.deserialize(fed)  # checks the kernel's signature
@@ -345,6 +345,8 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             outcome = masker.message(msg_type, msg["content"])
         finally:
             masker.precomputed = {}
+        if msg.get("metadata") and not masker.passthrough:
+            msg["metadata"] = masker.json(msg["metadata"], outcome.counts)
         if outcome.masked:
             msg["content"] = outcome.content
             mark = {

@@ -25,10 +25,34 @@ from typing import Any
 
 from ..masking import RolePolicy, Strategy, mask_text
 
-__all__ = ["DATA_MESSAGES", "MaskOutcome", "OutputMasker", "mask_notebook_outputs"]
+__all__ = [
+    "DATA_MESSAGES",
+    "RAW_MESSAGES",
+    "MaskOutcome",
+    "OutputMasker",
+    "mask_notebook_outputs",
+]
 
-#: Message types whose content can carry output data (everything else passes as it is:
-#: status, execute_input (the user's own code), clear_output, shutdown/interrupt replies).
+#: Message types that carry no output data and pass unchanged. Every other type —
+#: the data-bearing ones below and any type a kernel makes up — is decoded and masked:
+#: a kernel (which the user programs) must not get raw values past the guard by
+#: inventing a message type.
+RAW_MESSAGES: frozenset[str] = frozenset(
+    {
+        "status",
+        "execute_input",  # the code the user typed, echoed
+        "clear_output",
+        "shutdown_reply",
+        "interrupt_reply",
+        "kernel_info_reply",
+        "is_complete_reply",
+        "comm_info_reply",
+        "usage_reply",
+    }
+)
+
+#: Message types known to carry output data (masked field by field; unknown types are
+#: masked by walking their whole content).
 DATA_MESSAGES: frozenset[str] = frozenset(
     {
         "stream",
@@ -156,13 +180,15 @@ class OutputMasker:
     def message(self, msg_type: str, content: Any) -> MaskOutcome:
         """The masked content of one kernel message (unchanged for non-data types)."""
         counts: dict[str, int] = {}
-        if msg_type not in DATA_MESSAGES or self.passthrough or not isinstance(content, dict):
+        if msg_type in RAW_MESSAGES or self.passthrough or not isinstance(content, dict):
             return MaskOutcome(content, counts)
         c = dict(content)
         if msg_type == "stream":
             c["text"] = self.text(str(c.get("text", "")), counts)
         elif msg_type in ("display_data", "execute_result", "update_display_data"):
             c["data"] = self.bundle(c.get("data", {}), counts)
+            if "metadata" in c:
+                c["metadata"] = self.json(c["metadata"], counts)
         elif msg_type == "error":
             c = self._error(c, counts)
         elif msg_type == "execute_reply":

@@ -41,6 +41,8 @@ def leaks(value: object) -> bool:
         ("comm_msg", {"comm_id": "c", "data": {"state": {"value": RAW, EMAIL: 1}}}),
         ("debug_reply", {"body": {"variables": [{"value": RAW}]}}),
         ("input_request", {"prompt": RAW, "password": False}),
+        ("made_up_by_the_kernel", {"anything": {"deep": [RAW]}}),
+        ("display_data", {"data": {}, "metadata": {"note": RAW}}),
     ],
 )  # fmt: skip
 def test_restricted_roles_never_see_raw_values(role: str, msg_type: str, content: dict) -> None:
