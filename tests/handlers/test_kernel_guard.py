@@ -267,12 +267,24 @@ async def test_notebook_code_cannot_reach_the_state_other_homes_or_connection_fi
             "    except PermissionError: out[label] = 'DENIED'",
             "    except OSError as e: out[label] = type(e).__name__",
             "open('mine.txt', 'w').write('ok'); out['own workspace'] = open('mine.txt').read()",
+            # A symlink or hard link in the user's own workspace does not widen anything.
+            f"os.symlink({str(state)!r}, 'state-link')",
+            "try:",
+            "    open('state-link/state.db', 'rb').read(1); out['via symlink'] = 'READ'",
+            "except PermissionError: out['via symlink'] = 'DENIED'",
+            "try:",
+            f"    os.link({str(root / 'home' / 'bob' / 'diary.txt')!r}, 'stolen.txt')",
+            "    out['hard link'] = 'LINKED'",
+            # Landlock answers EXDEV for a link it refuses: either way, no link.
+            "except OSError: out['hard link'] = 'DENIED'",
             "out['env'] = sorted(k for k in os.environ if 'SECRET' in k or 'JUPYTER_SECURE' in k)",
             "print(json.dumps(out))",
         ]
     )
     got = await client.run(probe)
-    stream = next(m for m in got if m["msg_type"] == "stream")["content"]["text"]
+    streams = [m["content"]["text"] for m in got if m["msg_type"] == "stream"]
+    assert streams, [m["content"] for m in got if m["msg_type"] == "error"]
+    stream = streams[0]
     result = json.loads(stream)
     assert result.pop("own workspace") == "ok"
     assert result.pop("env") == []
