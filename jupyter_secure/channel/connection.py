@@ -42,7 +42,7 @@ from tornado.websocket import WebSocketClosedError
 
 from ..policy import Decision
 from .guard import KernelGuard, Person
-from .outputs import RAW_MESSAGES, OutputMasker
+from .outputs import SAFE_HEADER_VALUE, STATUS_STATES, OutputMasker
 
 __all__ = ["GuardedChannelsConnection"]
 
@@ -270,7 +270,10 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         in the worker processes (the order a kernel sent in is the order delivered)."""
         pending = self._chain is not None and not self._chain.done()
         if not pending and not self._wants_pool(outgoing_msg):
-            self._deliver(stream, outgoing_msg)
+            try:
+                self._deliver(stream, outgoing_msg)
+            except Exception:  # a message the kernel mangled: drop it, keep the connection
+                self.log.exception("dropped a message from kernel %s", self.kernel_id)
             return
         previous = self._chain if pending else None
         self._chain = asyncio.ensure_future(self._deliver_after(previous, stream, outgoing_msg))
@@ -303,9 +306,6 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         if guard is None or masker is None or masker.passthrough:
             return {}
         _, fed = self.session.feed_identities(outgoing_msg)
-        header = self.session.unpack(fed[1])
-        if header.get("msg_type") in RAW_MESSAGES:
-            return {}
         strings = masker.long_strings(self.session.unpack(fed[4]), guard.pool.threshold // 2)
         results = await asyncio.gather(*(guard.pool.mask_text(t, masker.policy) for t in strings))
         return dict(zip(strings, results, strict=True))
@@ -330,7 +330,7 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         masker = self.masker()
         if masker is None:  # no guard or no user: nothing leaves unmasked
             return
-        if msg_type in RAW_MESSAGES:
+        if msg_type == "status" and self._plain_status(header, parts):
             super().handle_outgoing_message(stream, outgoing_msg)
             return
         msg = self.session.deserialize(fed)  # checks the kernel's signature
@@ -345,10 +345,18 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             outcome = masker.message(msg_type, msg["content"])
         finally:
             masker.precomputed = {}
-        if msg.get("metadata") and not masker.passthrough:
-            msg["metadata"] = masker.json(msg["metadata"], outcome.counts)
+        if not masker.passthrough:
+            # Everything else the kernel wrote is untrusted too: headers keep their
+            # standard keys (odd values masked), metadata is walked, and binary buffers,
+            # which nothing can scan, are withheld.
+            msg["header"] = masker.header(msg["header"], outcome.counts)
+            msg["parent_header"] = masker.header(msg["parent_header"], outcome.counts)
+            msg["metadata"] = masker.json(msg.get("metadata") or {}, outcome.counts)
+            if msg.get("buffers"):
+                outcome.counts["BINARY_WITHHELD"] = len(msg["buffers"])
+                msg["buffers"] = []
+        msg["content"] = outcome.content
         if outcome.masked:
-            msg["content"] = outcome.content
             mark = {
                 "masked": True,
                 "by": "server",
@@ -364,6 +372,27 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         if self._limit_rate(channel, msg, parts):
             return
         self._write_decoded(stream, channel, msg)
+
+    def _plain_status(self, header: dict[str, Any], parts: list[Any]) -> bool:
+        """A status message that says nothing but a state: pass its bytes unread."""
+        masker = self.masker()
+        if masker is not None and masker.passthrough:
+            return True
+        try:
+            content = self.session.unpack(parts[3])
+            parent = self.session.unpack(parts[1])
+            metadata = self.session.unpack(parts[2])
+        except Exception:
+            return False
+        if len(parts) > 4 or metadata:
+            return False
+        if set(content) != {"execution_state"} or content["execution_state"] not in STATUS_STATES:
+            return False
+        return all(
+            isinstance(v, str) and SAFE_HEADER_VALUE.fullmatch(v)
+            for h in (header, parent)
+            for v in h.values()
+        )
 
     def _may_receive(self, msg_type: str) -> bool:
         guard, person = self.guard, self.person()

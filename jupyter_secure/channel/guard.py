@@ -269,6 +269,8 @@ class KernelGuard(LoggingConfigurable):
 
     def execute_replied(self, kernel_id: str, msg_id: str, content: Mapping[str, Any]) -> None:
         """Record the reply to a request this guard forwarded (others are not ours)."""
+        if self.ledger.kernel_of(msg_id) != kernel_id:
+            return  # not a request this guard sent to this kernel
         started = self._forwarded_at.pop(msg_id, None)
         user = self.ledger.owner_of(msg_id)
         if started is None or user is None:

@@ -19,6 +19,8 @@ and a field we did not list would be a hole.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,28 +29,20 @@ from ..masking import RolePolicy, Strategy, mask_text
 
 __all__ = [
     "DATA_MESSAGES",
-    "RAW_MESSAGES",
+    "SAFE_HEADER_VALUE",
+    "STATUS_STATES",
     "MaskOutcome",
     "OutputMasker",
     "mask_notebook_outputs",
 ]
 
-#: Message types that carry no output data and pass unchanged. Every other type —
-#: the data-bearing ones below and any type a kernel makes up — is decoded and masked:
-#: a kernel (which the user programs) must not get raw values past the guard by
-#: inventing a message type.
-RAW_MESSAGES: frozenset[str] = frozenset(
-    {
-        "status",
-        "execute_input",  # the code the user typed, echoed
-        "clear_output",
-        "shutdown_reply",
-        "interrupt_reply",
-        "kernel_info_reply",
-        "is_complete_reply",
-        "comm_info_reply",
-        "usage_reply",
-    }
+#: The states a ``status`` message may report: the one kernel message that passes
+#: unread, and only when its content is exactly ``{"execution_state": <one of these>}``.
+#: Every other message — including the types a kernel makes up — is decoded and masked:
+#: a kernel is programmed by its user and must not get values past the guard by
+#: choosing a message type or a field nobody reads.
+STATUS_STATES: frozenset[str] = frozenset(
+    {"busy", "idle", "starting", "restarting", "dead", "autorestarting"}
 )
 
 #: Message types known to carry output data (masked field by field; unknown types are
@@ -72,6 +66,10 @@ DATA_MESSAGES: frozenset[str] = frozenset(
         "debug_event",
     }
 )
+
+#: Header values passed unread: ids, names, versions, dates (no '@', no spaces).
+SAFE_HEADER_VALUE = re.compile(r"[\w.:+\-]{0,128}")
+_HEADER_KEYS = ("msg_id", "msg_type", "username", "session", "date", "version", "subshell_id")
 
 #: MIME types that are text even though they do not start with ``text/``.
 _TEXTUAL = ("application/javascript", "application/x-latex", "image/svg+xml")
@@ -178,50 +176,97 @@ class OutputMasker:
 
     # --- messages -------------------------------------------------------------------
     def message(self, msg_type: str, content: Any) -> MaskOutcome:
-        """The masked content of one kernel message (unchanged for non-data types)."""
+        """The masked content of one kernel message.
+
+        Known fields are masked by what they hold; every other field of the content
+        is walked as JSON, so a field nobody listed cannot carry a value past.
+        """
         counts: dict[str, int] = {}
-        if msg_type in RAW_MESSAGES or self.passthrough or not isinstance(content, dict):
+        if self.passthrough:
             return MaskOutcome(content, counts)
+        if not isinstance(content, dict):
+            return MaskOutcome(self.json(content, counts), counts)
+        if msg_type == "status":
+            state = content.get("execution_state")
+            return MaskOutcome({"execution_state": state if state in STATUS_STATES else "busy"})
         c = dict(content)
+        handled: set[str] = set()
         if msg_type == "stream":
+            name = c.get("name")
+            c["name"] = name if name in ("stdout", "stderr") else self.text(str(name), counts)
             c["text"] = self.text(str(c.get("text", "")), counts)
-        elif msg_type in ("display_data", "execute_result", "update_display_data"):
+            handled = {"name", "text"}
+        elif msg_type in ("display_data", "execute_result", "update_display_data", "inspect_reply"):
             c["data"] = self.bundle(c.get("data", {}), counts)
-            if "metadata" in c:
-                c["metadata"] = self.json(c["metadata"], counts)
+            handled = {"data"}
         elif msg_type == "error":
             c = self._error(c, counts)
+            handled = {"ename", "evalue", "traceback"}
         elif msg_type == "execute_reply":
             if c.get("status") == "error":
                 c = self._error(c, counts)
-            if "user_expressions" in c:
+                handled = {"ename", "evalue", "traceback"}
+            expressions = c.get("user_expressions")
+            if isinstance(expressions, dict):
                 c["user_expressions"] = {
                     self.text(str(name), counts): self._expression(value, counts)
-                    for name, value in (c.get("user_expressions") or {}).items()
+                    for name, value in expressions.items()
                 }
-            if "payload" in c:
-                c["payload"] = self.json(c.get("payload"), counts)
-        elif msg_type == "inspect_reply":
-            c["data"] = self.bundle(c.get("data", {}), counts)
-        else:  # completion, history, input prompts, comms, debugger: walk everything
-            c = self.json(c, counts)
+                handled.add("user_expressions")
+        for key in list(c):
+            if key not in handled:
+                c[key] = self.json(c[key], counts)
         return MaskOutcome(c, counts)
+
+    def header(self, value: Any, counts: dict[str, int]) -> dict[str, Any]:
+        """A message header for the browser: the standard keys only, odd values masked."""
+        if not isinstance(value, Mapping):
+            return {}
+        out: dict[str, Any] = {}
+        for key in _HEADER_KEYS:
+            if key not in value:
+                continue
+            v = value[key]
+            if isinstance(v, dt.datetime) or (
+                isinstance(v, str) and SAFE_HEADER_VALUE.fullmatch(v)
+            ):
+                out[key] = v
+            else:
+                out[key] = self.text(str(v), counts)
+        return out
 
     def _error(self, c: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
         c["ename"] = self.text(str(c.get("ename", "")), counts)
         c["evalue"] = self.text(str(c.get("evalue", "")), counts)
-        c["traceback"] = [self.text(str(line), counts) for line in c.get("traceback") or []]
+        lines = c.get("traceback")
+        if not isinstance(lines, list):
+            lines = [] if lines is None else [lines]
+        c["traceback"] = [self.text(str(line), counts) for line in lines]
         return c
 
     def _expression(self, value: Any, counts: dict[str, int]) -> Any:
         if not isinstance(value, dict):
             return self.json(value, counts)
         v = dict(value)
+        handled = set()
         if "data" in v:
             v["data"] = self.bundle(v["data"], counts)
+            handled.add("data")
         if v.get("status") == "error":
             v = self._error(v, counts)
+            handled |= {"ename", "evalue", "traceback"}
+        for key in list(v):
+            if key not in handled:
+                v[key] = self.json(v[key], counts)
         return v
+
+
+_OUTPUT_MESSAGE = {
+    "stream": "stream",
+    "display_data": "display_data",
+    "execute_result": "execute_result",
+    "error": "error",
+}
 
 
 def mask_notebook_outputs(nb: Any, masker: OutputMasker) -> dict[str, int]:
@@ -229,37 +274,49 @@ def mask_notebook_outputs(nb: Any, masker: OutputMasker) -> dict[str, int]:
 
     Returns the counts per entity. Used by the contents manager when a notebook is
     saved, so raw PII in outputs does not reach the disk whatever the browser sent
-    (the browser's copy is not trusted: any client can PUT a notebook).
+    (the browser's copy is not trusted: any client can PUT a notebook). Outputs are
+    masked like the kernel messages they came from, every field of them; notebook
+    and cell metadata are walked too. Cell sources are the author's own text and are
+    kept; binary attachments and image outputs cannot be scanned and are kept.
     """
     counts: dict[str, int] = {}
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    for cell in cells or []:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+    if not isinstance(nb, dict) or masker.passthrough:
+        return counts
+    if isinstance(nb.get("metadata"), dict):
+        nb["metadata"] = masker.json(nb["metadata"], counts)
+    cells = nb.get("cells")
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict):
             continue
-        outputs = cell.get("outputs") or []
-        for i, original in enumerate(outputs):
-            if not isinstance(original, dict):
-                continue
-            output = original
-            kind = str(output.get("output_type", ""))
-            before = dict(counts)
-            if kind == "stream":
-                text = output.get("text", "")
-                text = "".join(text) if isinstance(text, list) else str(text)
-                output["text"] = masker.text(text, counts)
-            elif kind in ("display_data", "execute_result"):
-                output["data"] = masker.bundle(output.get("data", {}), counts)
-            elif kind == "error":
-                outputs[i] = output = masker._error(output, counts)
-            else:
-                outputs[i] = output = masker.json(output, counts)
-            if counts != before and kind in ("display_data", "execute_result"):
-                meta = output.setdefault("metadata", {})
-                if isinstance(meta, dict):
-                    meta["jupyter_secure"] = {
-                        "masked": True,
-                        "by": "save",
-                        "role": masker.policy.role,
-                        "entities": {k: counts[k] - before.get(k, 0) for k in counts},
-                    }
+        if isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = masker.json(cell["metadata"], counts)
+        outputs = cell.get("outputs")
+        if cell.get("cell_type") != "code" or not isinstance(outputs, list):
+            continue
+        for i, output in enumerate(outputs):
+            outputs[i] = _mask_output(output, masker, counts)
     return counts
+
+
+def _mask_output(output: Any, masker: OutputMasker, counts: dict[str, int]) -> Any:
+    if not isinstance(output, dict):
+        return masker.json(output, counts)
+    kind = str(output.get("output_type", ""))
+    item = dict(output)
+    if kind == "stream" and isinstance(item.get("text"), list):
+        item["text"] = "".join(str(t) for t in item["text"])
+    outcome = masker.message(_OUTPUT_MESSAGE.get(kind, "unknown_output"), item)
+    masked = outcome.content
+    for entity, n in outcome.counts.items():
+        counts[entity] = counts.get(entity, 0) + n
+    if outcome.masked and kind in ("display_data", "execute_result"):
+        meta = masked.get("metadata")
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        meta["jupyter_secure"] = {
+            "masked": True,
+            "by": "save",
+            "role": masker.policy.role,
+            "entities": dict(outcome.counts),
+        }
+        masked["metadata"] = meta
+    return masked

@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from ..masking import RolePolicy, apply_spans, masked_spans
 
@@ -94,9 +95,14 @@ class MaskingPool:
                     self._pool(), mask_piece, text[start:end], policy, lo - start, hi - start
                 )
             )
+        try:
+            results = await asyncio.gather(*jobs)
+        except BrokenProcessPool:
+            self._executor = None  # a worker died: the next call starts a fresh pool
+            raise
         merged: list[tuple[int, int, str, str]] = []
         counts: dict[str, int] = {}
-        for lo, (found, _counts) in zip(points, await asyncio.gather(*jobs), strict=False):
+        for lo, (found, _counts) in zip(points, results, strict=False):
             offset = max(0, lo - OVERLAP)
             for start, end, replacement, entity in found:
                 s, e = start + offset, end + offset

@@ -78,6 +78,10 @@ class ExecutionLedger:
         entry.witnessed = True
         return None
 
+    def kernel_of(self, msg_id: str) -> str | None:
+        entry = self._forwarded.get(msg_id)
+        return entry.kernel_id if entry else None
+
     def owner_of(self, msg_id: str) -> str | None:
         entry = self._forwarded.get(msg_id)
         return entry.user if entry else None

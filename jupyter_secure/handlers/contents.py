@@ -14,6 +14,9 @@ not reach the disk. Cells' sources are the user's own code and are kept.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
@@ -40,11 +43,12 @@ class SecureContentsManager(AsyncLargeFileManager):
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         user = current_request_user.get()
-        if user is not None and model.get("type") == "notebook" and model.get("content"):
+        if user is not None and _is_notebook(model, path) and model.get("content") is not None:
             if self.guard is None:
                 raise web.HTTPError(503, "notebooks cannot be saved before the guard is ready")
-            person = Person.of(user)
-            mask_notebook_outputs(model["content"], self.guard.masker_for(person))
+            masker = self.guard.masker_for(Person.of(user))
+            if not masker.passthrough:
+                _mask_saved_notebook(model, masker)
         saved: dict[str, Any] = await super().save(model, path)  # type: ignore[no-untyped-call]
         return saved
 
@@ -72,3 +76,27 @@ class SecureContentsManager(AsyncLargeFileManager):
             if policy.decide(principal, "contents:read", path=entry["path"])
         ]
         return model
+
+
+def _is_notebook(model: dict[str, Any], path: str) -> bool:
+    """A notebook by type, or by name whatever type the client claims (``file``)."""
+    return model.get("type") == "notebook" or str(path).lower().endswith(".ipynb")
+
+
+def _mask_saved_notebook(model: dict[str, Any], masker: Any) -> None:
+    """Mask a notebook model's outputs in place, however the client sent it."""
+    if model.get("type") == "notebook":
+        mask_notebook_outputs(model["content"], masker)
+        return
+    if model.get("chunk") is not None:
+        raise web.HTTPError(400, "content: upload a notebook in one piece, not in chunks")
+    fmt = model.get("format")
+    raw = model["content"]
+    try:
+        text = base64.b64decode(raw).decode("utf-8") if fmt == "base64" else str(raw)
+        nb = json.loads(text)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise web.HTTPError(400, "content: a .ipynb file must be a JSON notebook") from None
+    mask_notebook_outputs(nb, masker)
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    model["content"] = base64.b64encode(text.encode()).decode() if fmt == "base64" else text

@@ -48,6 +48,7 @@ PRIVATE_SUBDIRS: Mapping[str, str] = {
     "JUPYTER_DATA_DIR": "jupyter/data",
     "JUPYTER_RUNTIME_DIR": "jupyter/runtime",
     "MPLCONFIGDIR": "matplotlib",
+    "JOBLIB_TEMP_FOLDER": "tmp",
     "XDG_CACHE_HOME": "cache",
 }
 """Variables pointed at a subdirectory of the kernel's private directory."""

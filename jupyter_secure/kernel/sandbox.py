@@ -32,8 +32,8 @@ process from ptracing (and so from reading ``/proc/<pid>/environ`` or
 ``/proc/<pid>/mem`` of) processes outside its domain, from ABI 1 on.
 
 Network access is not restricted (the kernel needs its ZeroMQ ports and the
-witness URL); ``/dev/shm`` is writable for multiprocessing and is shared by
-every process of the same account, which Landlock cannot separate.
+witness URL). ``/dev/shm`` is not allowed: it is shared by every process of the
+same account, which Landlock cannot separate per user.
 """
 
 from __future__ import annotations
@@ -101,8 +101,13 @@ DEVICE_FILES: tuple[str, ...] = (
 )
 """Device files the kernel may read and write."""
 
-DEVICE_DIRS: tuple[str, ...] = ("/dev/shm",)  # noqa: S108 - allowed, not used as a temp dir
-"""Device directories with full access (POSIX semaphores and shared memory)."""
+DEVICE_DIRS: tuple[str, ...] = ()
+"""Device directories with full access. Empty on purpose: ``/dev/shm`` is shared by
+every process of the server's OS account, so one user's kernel could read what
+another's put there (joblib memory maps, shared-memory arrays). Guarded kernels
+therefore have no POSIX shared memory or named semaphores: ``multiprocessing``
+locks and ``shared_memory`` fail, and joblib falls back to threads; its memory maps
+go to the kernel's private directory (``JOBLIB_TEMP_FOLDER``)."""
 
 # Landlock scopes (ABI >= 6); see linux/landlock.h.
 _SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0

@@ -63,7 +63,10 @@ def test_admin_sees_raw_and_skips_scanning() -> None:
 def test_non_data_messages_and_binary_mimes_pass() -> None:
     m = masker("student")
     status = {"execution_state": "busy"}
-    assert m.message("status", status).content is status
+    assert m.message("status", status).content == status
+    assert m.message("status", {"execution_state": "idle", "x": RAW}).content == {
+        "execution_state": "idle"
+    }
     png = {"data": {"image/png": "iVBORw0KGgo=", "text/plain": RAW}, "metadata": {}}
     out = m.message("display_data", png).content
     assert out["data"]["image/png"] == "iVBORw0KGgo="

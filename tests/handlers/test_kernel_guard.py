@@ -8,6 +8,7 @@ someone drives a kernel around the server.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -277,6 +278,10 @@ async def test_notebook_code_cannot_reach_the_state_other_homes_or_connection_fi
             "    out['hard link'] = 'LINKED'",
             # Landlock answers EXDEV for a link it refuses: either way, no link.
             "except OSError: out['hard link'] = 'DENIED'",
+            # /dev/shm is shared by every kernel of the server's account: not allowed.
+            "try:",
+            "    open('/dev/shm/jupyter-secure-probe', 'w').write('x'); out['/dev/shm'] = 'WROTE'",
+            "except PermissionError: out['/dev/shm'] = 'DENIED'",
             "out['env'] = sorted(k for k in os.environ if 'SECRET' in k or 'JUPYTER_SECURE' in k)",
             "print(json.dumps(out))",
         ]
@@ -373,3 +378,92 @@ async def test_long_outputs_are_masked_off_the_loop_and_stay_in_order(server: An
     assert server.ext.guard.pool._executor is not None  # the worker processes masked it
     assert EMAIL not in text_of(got)
     assert SSN not in text_of(got)
+
+
+# A kernel is programmed by its user: every field of every message it sends is untrusted.
+ROUTE_AROUND = r"""
+k = get_ipython().kernel
+s, io, p = k.session, k.iopub_socket, k.get_parent()
+E = "alice" + "@" + "example.com"
+s.send(io, "status", {"execution_state": "busy", "x": E}, parent=p)
+s.send(io, "execute_input", {"code": E, "execution_count": 1}, parent=p)
+s.send(io, "display_data", {"data": {"text/plain": "ok"}, "metadata": {},
+                            "transient": {"display_id": E}}, parent=p)
+s.send(io, "stream", {"name": "stdout " + E, "text": "hi\\n"}, parent=p)
+s.send(io, "display_data", {"data": {"text/plain": "b"}, "metadata": {}}, parent=p,
+       buffers=[E.encode()])
+s.send(io, "stream", {"name": "stdout", "text": "x"}, parent={"header": dict(p["header"], leak=E)})
+h = s.msg_header("stream"); h["leak"] = E
+s.send(io, "stream", {"name": "stdout", "text": "x"}, parent=p, header=h)
+s.send(io, "made_up", {"deep": {"er": [E]}}, parent=p)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["v1", "json"])
+async def test_a_kernel_cannot_route_raw_values_around_the_masker(
+    server: Any, protocol: str
+) -> None:
+    _, _, client = await open_notebook(server, "alice", protocol=protocol)
+    msg = request(ROUTE_AROUND)
+    await client.send(msg)
+    msg_id = msg["header"]["msg_id"]
+    frames: list[Any] = []
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "no idle status"
+        raw = await asyncio.wait_for(client.ws.read_message(), 30)
+        assert raw is not None
+        frames.append(raw)
+        try:
+            m = client.decode(raw)
+        except ValueError:
+            continue  # a binary legacy frame (buffers): checked as bytes below
+        if (
+            m["msg_type"] == "status"
+            and m["content"].get("execution_state") == "idle"
+            and m["parent_header"].get("msg_id") == msg_id
+        ):
+            break
+    for raw in frames:
+        data = raw if isinstance(raw, bytes) else raw.encode()
+        assert EMAIL.encode() not in data, data[:2000]
+
+
+async def test_a_mangled_kernel_message_does_not_kill_the_connection(server: Any) -> None:
+    _, _, client = await open_notebook(server, "alice")
+    mangled = (
+        "k = get_ipython().kernel\n"
+        "k.session.send(k.iopub_socket, 'error', {'ename': 'E', 'evalue': 'v', 'traceback': 5},"
+        " parent=k.get_parent())\n"
+    )
+    await client.run(mangled)
+    assert "42" in text_of(await client.run("print(40 + 2)"))
+
+
+async def test_a_notebook_saved_as_a_plain_file_is_masked_too(server: Any) -> None:
+    b = await server.sign_in("alice")
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"note": EMAIL},
+        "cells": [{"cell_type": "code", "id": "c1", "execution_count": 1,
+                   "metadata": {"tag": SSN}, "source": "x",
+                   "outputs": [{"output_type": "stream", "name": "stdout", "text": [EMAIL]},
+                               {"output_type": "display_data", "data": {"text/plain": "x"},
+                                "metadata": {"m": EMAIL}}]}],
+    }  # fmt: skip
+    root = Path(server.app.root_dir) / "home" / "alice"
+    for name, fmt, content in (
+        ("as-text.ipynb", "text", json.dumps(nb)),
+        ("as-b64.ipynb", "base64", base64.b64encode(json.dumps(nb).encode()).decode()),
+    ):
+        body = {"type": "file", "format": fmt, "content": content}
+        r = await b.fetch("PUT", f"api/contents/home/alice/{name}", json_body=body)
+        assert r.code in (200, 201), r.body[:500]
+        on_disk = (root / name).read_text()
+        assert EMAIL not in on_disk
+        assert SSN not in on_disk
+    body = {"type": "file", "format": "text", "content": "not json"}
+    r = await b.fetch("PUT", "api/contents/home/alice/bad.ipynb", json_body=body)
+    assert r.code == 400
+    assert not (root / "bad.ipynb").exists()

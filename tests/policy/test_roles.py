@@ -153,9 +153,9 @@ def test_role_scope_counts() -> None:
     counts = {n: len(POLICY.effective_scopes(Principal("x", {n}))) for n in POLICY.roles}
     assert counts == {
         "admin": len(SCOPES),
-        "instructor": 30,
-        "data_scientist": 28,
-        "student": 26,
+        "instructor": 31,
+        "data_scientist": 29,
+        "student": 27,
         "auditor": 20,
         "viewer": 14,
     }
