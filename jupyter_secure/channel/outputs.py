@@ -71,6 +71,9 @@ DATA_MESSAGES: frozenset[str] = frozenset(
 SAFE_HEADER_VALUE = re.compile(r"[\w.:+\-]{0,128}")
 _HEADER_KEYS = ("msg_id", "msg_type", "username", "session", "date", "version", "subshell_id")
 
+_SHORT = 256  # strings up to this long are cached per connection
+_SHORT_ENTRIES = 8192
+
 #: MIME types that are text even though they do not start with ``text/``.
 _TEXTUAL = ("application/javascript", "application/x-latex", "image/svg+xml")
 
@@ -110,6 +113,9 @@ class OutputMasker:
         self.passthrough = _all_raw(policy)
         #: results computed elsewhere (the process pool) for long strings: text -> result
         self.precomputed: dict[str, tuple[str, dict[str, int]]] = {}
+        #: short strings already masked (dict keys, stream names, status words, ids):
+        #: masking is deterministic per role and key, so a repeat costs a lookup
+        self._short: dict[str, tuple[str, dict[str, int]]] = {}
 
     def long_strings(self, content: Any, threshold: int) -> list[str]:
         """The distinct strings of at least ``threshold`` characters in ``content``."""
@@ -131,6 +137,14 @@ class OutputMasker:
         if self.passthrough or not value:
             return value
         done = self.precomputed.get(value) if self.precomputed else None
+        if done is None and len(value) <= _SHORT:
+            done = self._short.get(value)
+            if done is None:
+                result = mask_text(value, self.policy)
+                done = (result.text, result.counts)
+                if len(self._short) >= _SHORT_ENTRIES:
+                    self._short.clear()
+                self._short[value] = done
         if done is not None:
             for entity, n in done[1].items():
                 counts[entity] = counts.get(entity, 0) + n
