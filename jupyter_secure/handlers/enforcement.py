@@ -14,6 +14,7 @@ disable``) are seen at the next tick, because the database is the source.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class Credential:
     user: str
     session_id: str | None
     token_id: str | None
+    #: the event loop the connection lives on (a process can outlive a server's loop)
+    loop: Any = None
 
 
 class ConnectionRegistry:
@@ -44,11 +47,28 @@ class ConnectionRegistry:
 
     def track(self, handler: WebSocketHandler, user: Any) -> None:
         self._open[handler] = Credential(
-            user.username, getattr(user, "session_id", None), getattr(user, "token_id", None)
+            user.username,
+            getattr(user, "session_id", None),
+            getattr(user, "token_id", None),
+            _running_loop(),
         )
 
     def live(self) -> list[tuple[WebSocketHandler, Credential]]:
-        return [(h, c) for h, c in list(self._open.items()) if h.ws_connection is not None]
+        """Open connections on the running event loop (those of a stopped server are not
+        this server's to close, and closing them would raise)."""
+        loop = _running_loop()
+        return [
+            (h, c)
+            for h, c in list(self._open.items())
+            if h.ws_connection is not None and (c.loop is None or c.loop is loop)
+        ]
+
+
+def _running_loop() -> Any:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 connections = ConnectionRegistry()
@@ -110,8 +130,11 @@ class SessionEnforcer:
             )
             if revoked:
                 self.log.warning("closing a connection of %s: its credential ended", cred.user)
-                await self._terminate_terminal(handler, cred)
-                handler.close(code=1008, reason="credential ended")
+                try:
+                    await self._terminate_terminal(handler, cred)
+                    handler.close(code=1008, reason="credential ended")
+                except Exception:  # one broken connection must not spare the others
+                    self.log.exception("could not close a connection of %s", cred.user)
         for name in stopped:
             for kernel_id in getattr(self.kernel_manager, "kernels_of", lambda _n: [])(name):
                 self.log.warning("shutting down kernel %s of %s", kernel_id, name)
