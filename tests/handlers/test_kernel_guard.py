@@ -467,3 +467,35 @@ async def test_a_notebook_saved_as_a_plain_file_is_masked_too(server: Any) -> No
     r = await b.fetch("PUT", "api/contents/home/alice/bad.ipynb", json_body=body)
     assert r.code == 400
     assert not (root / "bad.ipynb").exists()
+
+
+async def test_execution_refused_after_the_policy_takes_the_right_away(server: Any) -> None:
+    """Connected while allowed; the policy changes; the next cell gets an error reply."""
+    from jupyter_secure.policy import DEFAULT_ROLES, Principal, default_policy_text
+
+    _, kernel_id, client = await open_notebook(server, "alice")
+    assert "2" in text_of(await client.run("print(1 + 1)"))
+    scopes = sorted(set(DEFAULT_ROLES["data_scientist"].scopes) - {"kernels:execute"})
+    policy = server.state.policy_path
+    policy.write_text(
+        default_policy_text() + f"\n[roles.data_scientist]\nscopes = {json.dumps(scopes)}\n"
+    )
+    live = server.ext.policy
+
+    def reloaded() -> bool:
+        live.refresh()
+        alice = Principal("alice", {"data_scientist"})
+        return "kernels:execute" not in live.current.effective_scopes(alice)
+
+    await wait_for(reloaded, timeout=30)
+    got = await client.run("print('should not run')")
+    errors = [m for m in got if m["msg_type"] == "error"]
+    assert errors
+    assert "refused" in errors[0]["content"]["evalue"]
+    reply = next(m for m in got if m["msg_type"] == "execute_reply")
+    assert reply["content"]["status"] == "error"
+    streams = [m["content"] for m in got if m["msg_type"] == "stream"]
+    assert "should not run" not in json.dumps(streams)
+    refused = [e for e in server.events("KernelMessageRefused")
+               if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
+    assert refused[-1]["requestParameters"]["msgType"] == "execute_request"
