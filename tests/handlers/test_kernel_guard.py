@@ -196,11 +196,14 @@ async def test_what_a_data_scientist_receives_holds_no_raw_pii(server: Any, prot
     got = await client.run("print(get_ipython().kernel.get_parent()['header']['username'])")
     assert "alice" in text_of(got)
     assert "mallory" not in text_of(got)
+
     # Every cell is in the trail under alice, before and after.
-    requested = [
-        e for e in server.events("CellExecuteRequested")
-        if e["requestParameters"]["kernelId"] == kernel_id
-    ]  # fmt: skip
+    def requested_events() -> list[dict[str, Any]]:
+        return [e for e in server.events("CellExecuteRequested")
+                if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
+
+    await wait_for(lambda: len(requested_events()) >= len(cases) + 2)
+    requested = requested_events()
     assert len(requested) == len(cases) + 2
     assert {e["userIdentity"]["name"] for e in requested} == {"alice"}
     assert requested[0]["requestParameters"]["cellId"] == "cell-1"
@@ -233,10 +236,14 @@ async def test_debugger_and_unknown_requests_are_refused_with_a_reply(server: An
     # A malformed frame is dropped with a record; the connection keeps working.
     await client.ws.write_message("{not json")
     assert "2" in text_of(await client.run("print(1 + 1)"))
-    refused = [e for e in server.events("KernelMessageRefused")
-               if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
-    codes = sorted(e["errorCode"] for e in refused)
-    assert codes == ["AccessDenied", "AccessDenied", "MalformedMessage"], refused
+
+    def refused() -> list[dict[str, Any]]:
+        return [e for e in server.events("KernelMessageRefused")
+                if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
+
+    await wait_for(lambda: len(refused()) >= 3)
+    codes = sorted(e["errorCode"] for e in refused())
+    assert codes == ["AccessDenied", "AccessDenied", "MalformedMessage"], codes
 
 
 @needs_landlock
@@ -496,6 +503,8 @@ async def test_execution_refused_after_the_policy_takes_the_right_away(server: A
     assert reply["content"]["status"] == "error"
     streams = [m["content"] for m in got if m["msg_type"] == "stream"]
     assert "should not run" not in json.dumps(streams)
-    refused = [e for e in server.events("KernelMessageRefused")
-               if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
-    assert refused[-1]["requestParameters"]["msgType"] == "execute_request"
+    await wait_for(lambda: any(
+        e["requestParameters"]["kernelId"] == kernel_id
+        and e["requestParameters"]["msgType"] == "execute_request"
+        for e in server.events("KernelMessageRefused")
+    ))  # fmt: skip
