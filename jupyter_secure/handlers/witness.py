@@ -71,7 +71,7 @@ class WitnessHandler(web.RequestHandler):
 def default_handlers(guard_getter: Any) -> list[tuple[str, Any, dict[str, Any]]]:
     return [
         (
-            r"/secure/api/kernels/(?P<kernel_id>[0-9a-f-]{36})/witness",
+            r"/secure/api/kernels/(?P<kernel_id>[^/]+)/witness",
             WitnessHandler,
             {"guard_getter": guard_getter},
         )

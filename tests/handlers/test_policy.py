@@ -78,6 +78,9 @@ EXPECTED_RESOURCE: dict[str, str | None] = {
     "jupyter_secure.handlers.login.EnrollHandler": None,
     "jupyter_secure.handlers.login.ReauthHandler": None,
     "jupyter_secure.handlers.login.LogoutHandler": None,
+    # A kernel's route, not a person's: its own KernelToken check (POST only), tested in
+    # test_kernel_guard.py; a GET from anyone is 405.
+    "jupyter_secure.handlers.witness.WitnessHandler": None,
     "jupyter_server.base.handlers.TrailingSlashHandler": None,
     "jupyter_server.base.handlers.APIVersionHandler": None,
     "jupyter_server.base.handlers.PublicStaticFileHandler": None,
