@@ -189,6 +189,10 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             msg_list = []
         if not isinstance(msg["header"], dict):
             raise ValueError("header is not an object")
+        if msg["header"].get("msg_type") == "execute_request" and not (
+            isinstance(msg.get("content"), dict) and isinstance(msg.get("metadata") or {}, dict)
+        ):
+            raise ValueError("execute_request content or metadata is not an object")
         if channel not in self.channels:
             raise _Refused(Decision(False, "", f"no such channel: {channel!r}"), "AccessDenied")
         return str(channel), msg, msg_list

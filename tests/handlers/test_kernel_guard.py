@@ -233,17 +233,20 @@ async def test_debugger_and_unknown_requests_are_refused_with_a_reply(server: An
         reply = next(m for m in got if m["msg_type"] == msg_type.replace("_request", "_reply"))
         assert reply["content"]["status"] == "error"
         assert "refused" in reply["content"]["evalue"]
-    # A malformed frame is dropped with a record; the connection keeps working.
+    # Malformed frames are dropped with a record; the connection keeps working.
     await client.ws.write_message("{not json")
+    odd = request("x")
+    odd["content"] = ["not", "an", "object"]
+    await client.send(odd)
     assert "2" in text_of(await client.run("print(1 + 1)"))
 
     def refused() -> list[dict[str, Any]]:
         return [e for e in server.events("KernelMessageRefused")
                 if e["requestParameters"]["kernelId"] == kernel_id]  # fmt: skip
 
-    await wait_for(lambda: len(refused()) >= 3)
+    await wait_for(lambda: len(refused()) >= 4)
     codes = sorted(e["errorCode"] for e in refused())
-    assert codes == ["AccessDenied", "AccessDenied", "MalformedMessage"], codes
+    assert codes == ["AccessDenied", "AccessDenied", "MalformedMessage", "MalformedMessage"], codes
 
 
 @needs_landlock
