@@ -1,8 +1,9 @@
 """Privacy room: differentially private access to protected datasets (issue 7, in progress).
 
 Pure: no tornado, jupyter_server or IPython imports. Built so far: exact privacy
-amounts (:mod:`.amounts`) and validated dataset specs (:mod:`.spec`); the broker,
-the ledger and the notebook client build on them.
+amounts (:mod:`.amounts`), validated dataset specs (:mod:`.spec`) and whitelisted
+queries planned and costed with OpenDP before the data is read (:mod:`.queries`);
+the ledger, the broker and the notebook client build on them.
 """
 
 from .amounts import MEASURES as MEASURES

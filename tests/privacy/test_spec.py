@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import pytest
+from privacy_specs import GOOD, with_change
 
 from jupyter_secure.privacy import SpecError, parse_spec
-
-GOOD: dict[str, Any] = {
-    "name": "patients",
-    "measure": "rho",
-    "per_user_budget": "0.5",
-    "dataset_cap": "5",
-    "privacy_unit": {"id_column": "patient_id", "max_rows_per_person": 3},
-    "columns": {
-        "age": {"type": "numeric", "lower": 0, "upper": 120},
-        "charges": {"type": "numeric", "lower": 0, "upper": 50000.0},
-        "sex": {"type": "category", "categories": ["F", "M"]},
-    },
-}
-
-
-def with_change(path: str, value: object) -> dict[str, Any]:
-    spec = copy.deepcopy(GOOD)
-    *parents, last = path.split(".")
-    node = spec
-    for p in parents:
-        node = node[p]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return spec
 
 
 def test_a_good_spec() -> None:
