@@ -19,10 +19,8 @@ import json
 import os
 import secrets
 import shutil
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +28,8 @@ from traitlets import Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..audit.logger import AuditLogger, Identity, Resource
+from ..kernel.environment import build_environment
+from ..kernel.sandbox import landlock_abi
 from ..masking import MaskingPolicy, RolePolicy
 from ..policy import Decision, LivePolicy, Principal
 from .audience import Audience, masking_role
@@ -67,22 +67,6 @@ DEFAULT_ENV_KEEP: tuple[str, ...] = (
     "MKL_NUM_THREADS",
     "PYDEVD_DISABLE_FILE_VALIDATION",
 )
-
-
-def landlock_abi() -> int:
-    """The running kernel's Landlock ABI version, 0 where Landlock is unavailable."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    try:
-        import landlock
-
-        return int(landlock.landlock_abi_version())
-    except Exception:  # no module, ENOSYS, EOPNOTSUPP (disabled at boot)
-        return 0
-
-
-def _keep(name: str, patterns: Iterable[str]) -> bool:
-    return any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in patterns)
 
 
 @dataclass(frozen=True)
@@ -198,7 +182,6 @@ class KernelGuard(LoggingConfigurable):
         self.witness_base: Callable[[], str] | None = None
         self._launches: dict[str, _Launch] = {}
         self._tokens: dict[str, str] = {}  # sha256(token) -> kernel id
-        self._forwarded_at: dict[str, float] = {}
         self.pool = MaskingPool(self.mask_workers, self.mask_in_pool_bytes)
 
     def close(self) -> None:
@@ -263,30 +246,24 @@ class KernelGuard(LoggingConfigurable):
             resources=[Resource("kernel", kernel_id)],
         )
         self.ledger.forwarded(kernel_id, msg_id, person.name)
-        self._forwarded_at[msg_id] = time.monotonic()
-        if len(self._forwarded_at) > 100_000:
-            self._forwarded_at.pop(next(iter(self._forwarded_at)))
 
     def execute_replied(self, kernel_id: str, msg_id: str, content: Mapping[str, Any]) -> None:
         """Record the reply to a request this guard forwarded (others are not ours)."""
-        if self.ledger.kernel_of(msg_id) != kernel_id:
-            return  # not a request this guard sent to this kernel
-        started = self._forwarded_at.pop(msg_id, None)
-        user = self.ledger.owner_of(msg_id)
-        if started is None or user is None:
-            return
+        entry = self.ledger.replied(kernel_id, msg_id)
+        if entry is None:
+            return  # not a request this guard sent to this kernel, or answered already
         response: dict[str, Any] = {
             "status": str(content.get("status", "")),
             "executionCount": content.get("execution_count")
             if isinstance(content.get("execution_count"), int)
             else None,
-            "durationMs": round((time.monotonic() - started) * 1e3, 3),
+            "durationMs": round((self.ledger.clock() - entry.at) * 1e3, 3),
         }
         if content.get("status") == "error":
             response["ename"] = str(content.get("ename", ""))[:200]
         self.audit.submit(
             "CellExecuted",
-            identity=Identity("User", user, (), ()),
+            identity=Identity("User", entry.user, (), ()),
             request={"kernelId": kernel_id, "msgId": msg_id},
             response=response,
             resources=[Resource("kernel", kernel_id)],
@@ -385,6 +362,7 @@ class KernelGuard(LoggingConfigurable):
             forbidden=(*self.forbidden, os.path.dirname(connection_file), private),
         )
         role_policy = self.role_policy(person)
+        env_keep = [n for n in self.env_keep if not n.startswith("JUPYTER_SECURE")]
         guard = {
             "version": 1,
             "kernel_id": kernel_id,
@@ -402,7 +380,7 @@ class KernelGuard(LoggingConfigurable):
                 "read_files": [*plan.read_files, os.path.realpath(connection_file)],
                 "private_dir": private,
             },
-            "env_keep": [n for n in self.env_keep if not n.startswith("JUPYTER_SECURE")],
+            "env_keep": env_keep,
         }
         path = os.path.join(private, "guard.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -410,9 +388,9 @@ class KernelGuard(LoggingConfigurable):
             json.dump(guard, f)
         self._launches[kernel_id] = _Launch(kernel_id, person.name, private, digest)
         self._tokens[digest] = kernel_id
-        keep = [n for n in self.env_keep if not n.startswith("JUPYTER_SECURE")]
-        kept = {k: v for k, v in env.items() if _keep(k, keep)}
-        kept = {k: v for k, v in kept.items() if not k.startswith("JUPYTER_SECURE")}
+        # The same rule the kernel's launcher applies again: one implementation, and
+        # what reaches the process (and its /proc/self/environ) is already scrubbed.
+        kept = build_environment(env, env_keep, private)
         home = os.path.join(os.path.realpath(self.root_dir), "home", person.name)
         kept["HOME"] = home if os.path.isdir(home) else private
         kept[GUARD_CONFIG_ENV] = path

@@ -28,7 +28,6 @@ from typing import Any
 from ..masking import RolePolicy, Strategy, mask_text
 
 __all__ = [
-    "DATA_MESSAGES",
     "SAFE_HEADER_VALUE",
     "STATUS_STATES",
     "MaskOutcome",
@@ -43,28 +42,6 @@ __all__ = [
 #: choosing a message type or a field nobody reads.
 STATUS_STATES: frozenset[str] = frozenset(
     {"busy", "idle", "starting", "restarting", "dead", "autorestarting"}
-)
-
-#: Message types known to carry output data (masked field by field; unknown types are
-#: masked by walking their whole content).
-DATA_MESSAGES: frozenset[str] = frozenset(
-    {
-        "stream",
-        "display_data",
-        "execute_result",
-        "update_display_data",
-        "error",
-        "execute_reply",
-        "inspect_reply",
-        "complete_reply",
-        "history_reply",
-        "input_request",
-        "comm_open",
-        "comm_msg",
-        "comm_close",
-        "debug_reply",
-        "debug_event",
-    }
 )
 
 #: Header values passed unread: ids, names, versions, dates (no '@', no spaces).

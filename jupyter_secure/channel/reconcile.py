@@ -33,6 +33,7 @@ class Forwarded:
     user: str
     at: float
     witnessed: bool = False
+    replied: bool = False
 
 
 class ExecutionLedger:
@@ -78,9 +79,14 @@ class ExecutionLedger:
         entry.witnessed = True
         return None
 
-    def kernel_of(self, msg_id: str) -> str | None:
+    def replied(self, kernel_id: str, msg_id: str) -> Forwarded | None:
+        """The request ``kernel_id`` now answers, the first time only (None: not one the
+        guard forwarded to that kernel, or already answered)."""
         entry = self._forwarded.get(msg_id)
-        return entry.kernel_id if entry else None
+        if entry is None or entry.kernel_id != kernel_id or entry.replied:
+            return None
+        entry.replied = True
+        return entry
 
     def owner_of(self, msg_id: str) -> str | None:
         entry = self._forwarded.get(msg_id)

@@ -40,3 +40,16 @@ def test_window_and_size_bound_memory() -> None:
     ledger.forwarded("k", "late", "a")
     assert len(ledger) == 1
     assert ledger.witnessed("k", "m4") is not None  # expired: no longer vouched for
+
+
+def test_a_reply_is_recorded_once_and_only_for_its_own_kernel() -> None:
+    clock = Clock()
+    ledger = ExecutionLedger(clock=clock)
+    ledger.forwarded("k1", "m1", "alice")
+    clock.now = 2.5
+    assert ledger.replied("k2", "m1") is None  # another kernel cannot answer for it
+    entry = ledger.replied("k1", "m1")
+    assert entry is not None
+    assert clock() - entry.at == 2.5
+    assert ledger.replied("k1", "m1") is None  # answered already
+    assert ledger.replied("k1", "unknown") is None
