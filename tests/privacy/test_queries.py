@@ -7,7 +7,7 @@ import pytest
 from privacy_specs import GOOD, with_change
 
 from jupyter_secure.privacy import Amount, parse_spec
-from jupyter_secure.privacy.queries import QueryError, parse_query, plan_query
+from jupyter_secure.privacy.queries import MAX_GROUPS, QueryError, parse_query, plan_query, prepare
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -16,6 +16,11 @@ N_PEOPLE = 1000
 
 
 def frame(rows_per_person: int = 1) -> pl.LazyFrame:
+    """The prepared rows (as an admin's `dataset add` stores them)."""
+    return prepare(SPEC, raw(rows_per_person))
+
+
+def raw(rows_per_person: int = 1) -> pl.LazyFrame:
     n = N_PEOPLE * rows_per_person
     return pl.LazyFrame(
         {
@@ -33,7 +38,14 @@ def frame(rows_per_person: int = 1) -> pl.LazyFrame:
         ({"kind": "median", "rho": "0.1"}, "kind: expected one of count, sum, mean"),
         ({"kind": "sum", "column": "sex", "rho": "0.1"}, "column: sum needs a numeric column"),
         ({"kind": "count", "column": "age", "rho": "0.1"}, "column: a count takes no column"),
-        ({"kind": "count"}, "rho: required"),
+        ({"kind": "count"}, "rho: give either rho"),
+        ({"kind": "count", "rho": "0.1", "accuracy": 5}, "rho: give either rho"),
+        ({"kind": "count", "accuracy": -1}, "accuracy: expected a positive number"),
+        ({"kind": "count", "accuracy": True}, "accuracy: expected a positive number"),
+        ({"kind": "count", "rho": "0.1", "by": ["age"]}, "by[0]: 'age' is not a category"),
+        ({"kind": "count", "rho": "0.1", "by": ["patient_id"]}, "by[0]: 'patient_id'"),
+        ({"kind": "count", "rho": "0.1", "by": ["sex", "sex"]}, "by: a column is listed twice"),
+        ({"kind": "count", "rho": "0.1", "by": "sex"}, "by: expected a list"),
         ({"kind": "count", "rho": "-1"}, "rho: must not be negative"),
         ({"kind": "count", "rho": 0}, "rho: must be greater than 0"),
         ({"kind": "count", "epsilon": "1"}, "epsilon: patients is accounted in rho"),
@@ -58,7 +70,7 @@ def test_queries_are_whitelisted_and_errors_name_the_field(query: dict, message:
 
 def test_cost_is_known_before_release_and_never_above_the_allowance() -> None:
     query = parse_query({"kind": "count", "rho": "0.05"}, SPEC)
-    plan = plan_query(SPEC, frame(), query)
+    plan = plan_query(SPEC, query)
     assert plan.cost <= Amount.parse("0.05", "rho")
     assert plan.cost >= Amount.parse("0.0499", "rho")
     assert all(scale > 0 for scale in plan.scales.values())  # never noiseless
@@ -68,7 +80,8 @@ def test_count_sum_and_mean_release_close_to_the_truth() -> None:
     for kind, column, truth in (("count", None, N_PEOPLE), ("sum", "charges", 1000.0 * N_PEOPLE),
                                 ("mean", "age", (20 + 40 + 60) / 3)):  # fmt: skip
         q = {"kind": kind, "rho": "0.5", **({"column": column} if column else {})}
-        release = plan_query(SPEC, frame(), parse_query(q, SPEC)).release()
+        release = plan_query(SPEC, parse_query(q, SPEC)).release(frame())
+        assert release.ci is not None and release.value is not None
         lo, hi = release.ci
         assert lo <= release.value <= hi
         assert abs(release.value - truth) <= max(hi - lo, 1e-9) * 3, (kind, release)
@@ -76,27 +89,90 @@ def test_count_sum_and_mean_release_close_to_the_truth() -> None:
 
 def test_filters_on_public_predicates() -> None:
     q = {"kind": "count", "rho": "0.5", "filters": [{"column": "sex", "op": "==", "value": "F"}]}
-    release = plan_query(SPEC, frame(), parse_query(q, SPEC)).release()
-    assert abs(release.value - N_PEOPLE / 2) < 50
+    release = plan_query(SPEC, parse_query(q, SPEC)).release(frame())
+    assert release.value is not None and abs(release.value - N_PEOPLE / 2) < 50
 
 
 def test_rows_beyond_max_rows_per_person_are_left_out() -> None:
     """Five rows per person, three allowed: a count sees at most three per person."""
-    release = plan_query(SPEC, frame(rows_per_person=5), parse_query(
-        {"kind": "count", "rho": "0.5"}, SPEC)).release()  # fmt: skip
-    assert abs(release.value - 3 * N_PEOPLE) < 100
+    release = plan_query(SPEC, parse_query({"kind": "count", "rho": "0.5"}, SPEC)).release(
+        frame(rows_per_person=5)
+    )
+    assert release.value is not None and abs(release.value - 3 * N_PEOPLE) < 100
+    assert "patient_id" not in frame().collect_schema()  # the id is never kept
 
 
 def test_a_plan_releases_once() -> None:
-    """OpenDP's compositor refuses a second release: a plan is spent once."""
-    plan = plan_query(SPEC, frame(), parse_query({"kind": "count", "rho": "0.01"}, SPEC))
-    plan.release()
-    with pytest.raises(Exception, match="out of queries"):
-        plan.release()
+    """A plan is spent once: a second release would spend the allowance again."""
+    plan = plan_query(SPEC, parse_query({"kind": "count", "rho": "0.01"}, SPEC))
+    plan.release(frame())
+    with pytest.raises(RuntimeError, match="released once"):
+        plan.release(frame())
 
 
 def test_pure_epsilon_datasets_take_epsilon() -> None:
     spec = parse_spec(with_change("measure", "epsilon"))
-    plan = plan_query(spec, frame(), parse_query({"kind": "count", "epsilon": "1"}, spec))
+    plan = plan_query(spec, parse_query({"kind": "count", "epsilon": "1"}, spec))
     assert plan.cost.measure == "epsilon"
     assert plan.cost <= Amount.parse("1", "epsilon")
+
+
+def test_planning_takes_a_few_privacy_map_checks_not_a_bisection() -> None:
+    """The cost lands just under the allowance (within 1e-5 relative): solved, not searched."""
+    for allowance in ("0.001", "0.05", "2"):
+        q = parse_query({"kind": "mean", "column": "age", "rho": allowance}, SPEC)
+        plan = plan_query(SPEC, q)
+        budget = Amount.parse(allowance, "rho")
+        assert plan.cost <= budget
+        assert budget.nanos - plan.cost.nanos <= budget.nanos * 1e-5 + 1
+
+
+def test_grouped_queries_answer_every_public_key_and_only_those() -> None:
+    """A key with no rows is answered (noisy); a value outside the public set never appears."""
+    data = pl.LazyFrame(
+        {"age": [30.0] * 500 + [99.0], "charges": [1.0] * 501, "sex": ["F"] * 500 + ["Q"]}
+    )
+    q = parse_query({"kind": "count", "by": ["sex"], "rho": "0.5"}, SPEC)
+    release = plan_query(SPEC, q).release(prepare(parse_spec(with_change(
+        "privacy_unit", {"rows_per_person": 1})), data))  # fmt: skip
+    assert release.groups is not None and release.value is None
+    keys = [g.key["sex"] for g in release.groups]
+    assert keys == ["F", "M"]  # the public set, in its order; "Q" is never a key
+    f, m = release.groups
+    assert abs(f.value - 500) < 20 and abs(m.value) < 20
+    assert f.ci[0] <= f.value <= f.ci[1]
+
+
+def test_grouped_means_per_key() -> None:
+    q = parse_query({"kind": "mean", "column": "age", "by": ["sex"], "rho": "1"}, SPEC)
+    release = plan_query(SPEC, q).release(frame())
+    assert release.groups is not None
+    for g in release.groups:
+        assert abs(g.value - 40) < 5, g
+
+
+def test_too_many_groups_are_refused() -> None:
+    cats = [f"c{i}" for i in range(MAX_GROUPS // 2 + 1)]
+    two = with_change("columns.sex.categories", cats)
+    two["columns"]["site"] = {"type": "category", "categories": ["a", "b", "c"]}
+    spec2 = parse_spec(two)
+    parse_query({"kind": "count", "by": ["sex"], "rho": "1"}, spec2)  # 5,001 groups: fine
+    with pytest.raises(QueryError, match="by: 15003 groups; at most 10000"):
+        parse_query({"kind": "count", "by": ["sex", "site"], "rho": "1"}, spec2)
+
+
+@pytest.mark.parametrize("measure", ["rho", "epsilon"])
+def test_accuracy_is_bought_at_the_cheapest_cost(measure: str) -> None:
+    """Asking for ±X buys an allowance whose interval is within X, and not much more."""
+    spec = parse_spec(with_change("measure", measure))
+    plan = plan_query(spec, parse_query({"kind": "count", "accuracy": 25}, spec))
+    assert plan.half_width is not None and plan.half_width <= 25
+    cheaper = Amount(plan.cost.measure, int(plan.cost.nanos * 0.9))
+    looser = plan_query(spec, parse_query({"kind": "count", measure: str(cheaper.value)}, spec))
+    assert looser.half_width is not None and looser.half_width > 25
+    sum_plan = plan_query(
+        spec, parse_query({"kind": "sum", "column": "age", "accuracy": 500}, spec)
+    )
+    assert sum_plan.half_width is not None and sum_plan.half_width <= 500
+    with pytest.raises(QueryError, match="accuracy: a mean"):
+        plan_query(spec, parse_query({"kind": "mean", "column": "age", "accuracy": 1}, spec))
