@@ -39,6 +39,10 @@ __all__ = [
     "GroupMember",
     "LoginSession",
     "Meta",
+    "PrivateDataset",
+    "PrivateGrant",
+    "PrivateRelease",
+    "PrivateSpend",
     "RecoveryCode",
     "Secret",
     "User",
@@ -258,3 +262,80 @@ class AuditIndexResource(Base):
     resource: Mapped[str] = mapped_column(String(300), primary_key=True)
 
     __table_args__ = (Index("ix_audit_index_resources_resource", "resource"),)
+
+
+class PrivateDataset(Base):
+    """A protected dataset: its spec, where its prepared rows are, and the dataset-wide spend.
+
+    Privacy amounts are whole nano-units (``privacy.amounts``): exact integers, so
+    a budget never drifts. ``version`` is the prepared file's sha256: replacing a
+    dataset's data starts a new version, and no stored release of the old one is
+    served for it.
+    """
+
+    __tablename__ = "private_datasets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+    measure: Mapped[str] = mapped_column(String(16))
+    cap_nanos: Mapped[int] = mapped_column(BigInteger)
+    spent_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[str] = mapped_column(String(64))
+    added_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PrivateGrant(Base):
+    """Who may query a dataset, and each member's own budget (a user's grant wins)."""
+
+    __tablename__ = "private_grants"
+    dataset: Mapped[str] = mapped_column(
+        ForeignKey("private_datasets.name", ondelete="CASCADE"), primary_key=True
+    )
+    #: "user" or "group"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    budget_nanos: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PrivateSpend(Base):
+    """What one user has spent on one dataset (the row a charge locks and updates)."""
+
+    __tablename__ = "private_spend"
+    dataset: Mapped[str] = mapped_column(
+        ForeignKey("private_datasets.name", ondelete="CASCADE"), primary_key=True
+    )
+    user_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    spent_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PrivateRelease(Base):
+    """One charge and what it released: the ledger's history, and the repeat cache.
+
+    Written in the charge's transaction (status ``charged``) before the data is
+    read; the result follows (``released``) or the failure (``failed``). A charge
+    is never refunded once data may have been touched.
+    """
+
+    __tablename__ = "private_releases"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)  # fmt: skip
+    dataset: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    user_name: Mapped[str] = mapped_column(String(200))
+    query_sha256: Mapped[str] = mapped_column(String(64))
+    query: Mapped[str] = mapped_column(Text)
+    measure: Mapped[str] = mapped_column(String(16))
+    cost_nanos: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kernel_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    cell_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_private_releases_repeat", "dataset", "user_name", "query_sha256"),
+        Index("ix_private_releases_user_time", "user_name", "created_at"),
+    )

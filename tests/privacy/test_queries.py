@@ -81,7 +81,8 @@ def test_count_sum_and_mean_release_close_to_the_truth() -> None:
                                 ("mean", "age", (20 + 40 + 60) / 3)):  # fmt: skip
         q = {"kind": kind, "rho": "0.5", **({"column": column} if column else {})}
         release = plan_query(SPEC, parse_query(q, SPEC)).release(frame())
-        assert release.ci is not None and release.value is not None
+        assert release.ci is not None
+        assert release.value is not None
         lo, hi = release.ci
         assert lo <= release.value <= hi
         assert abs(release.value - truth) <= max(hi - lo, 1e-9) * 3, (kind, release)
@@ -90,7 +91,8 @@ def test_count_sum_and_mean_release_close_to_the_truth() -> None:
 def test_filters_on_public_predicates() -> None:
     q = {"kind": "count", "rho": "0.5", "filters": [{"column": "sex", "op": "==", "value": "F"}]}
     release = plan_query(SPEC, parse_query(q, SPEC)).release(frame())
-    assert release.value is not None and abs(release.value - N_PEOPLE / 2) < 50
+    assert release.value is not None
+    assert abs(release.value - N_PEOPLE / 2) < 50
 
 
 def test_rows_beyond_max_rows_per_person_are_left_out() -> None:
@@ -98,7 +100,8 @@ def test_rows_beyond_max_rows_per_person_are_left_out() -> None:
     release = plan_query(SPEC, parse_query({"kind": "count", "rho": "0.5"}, SPEC)).release(
         frame(rows_per_person=5)
     )
-    assert release.value is not None and abs(release.value - 3 * N_PEOPLE) < 100
+    assert release.value is not None
+    assert abs(release.value - 3 * N_PEOPLE) < 100
     assert "patient_id" not in frame().collect_schema()  # the id is never kept
 
 
@@ -135,11 +138,13 @@ def test_grouped_queries_answer_every_public_key_and_only_those() -> None:
     q = parse_query({"kind": "count", "by": ["sex"], "rho": "0.5"}, SPEC)
     release = plan_query(SPEC, q).release(prepare(parse_spec(with_change(
         "privacy_unit", {"rows_per_person": 1})), data))  # fmt: skip
-    assert release.groups is not None and release.value is None
+    assert release.groups is not None
+    assert release.value is None
     keys = [g.key["sex"] for g in release.groups]
     assert keys == ["F", "M"]  # the public set, in its order; "Q" is never a key
     f, m = release.groups
-    assert abs(f.value - 500) < 20 and abs(m.value) < 20
+    assert abs(f.value - 500) < 20
+    assert abs(m.value) < 20
     assert f.ci[0] <= f.value <= f.ci[1]
 
 
@@ -166,13 +171,16 @@ def test_accuracy_is_bought_at_the_cheapest_cost(measure: str) -> None:
     """Asking for ±X buys an allowance whose interval is within X, and not much more."""
     spec = parse_spec(with_change("measure", measure))
     plan = plan_query(spec, parse_query({"kind": "count", "accuracy": 25}, spec))
-    assert plan.half_width is not None and plan.half_width <= 25
+    assert plan.half_width is not None
+    assert plan.half_width <= 25
     cheaper = Amount(plan.cost.measure, int(plan.cost.nanos * 0.9))
     looser = plan_query(spec, parse_query({"kind": "count", measure: str(cheaper.value)}, spec))
-    assert looser.half_width is not None and looser.half_width > 25
+    assert looser.half_width is not None
+    assert looser.half_width > 25
     sum_plan = plan_query(
         spec, parse_query({"kind": "sum", "column": "age", "accuracy": 500}, spec)
     )
-    assert sum_plan.half_width is not None and sum_plan.half_width <= 500
+    assert sum_plan.half_width is not None
+    assert sum_plan.half_width <= 500
     with pytest.raises(QueryError, match="accuracy: a mean"):
         plan_query(spec, parse_query({"kind": "mean", "column": "age", "accuracy": 1}, spec))
