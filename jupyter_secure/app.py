@@ -291,6 +291,9 @@ class SecureApp(ExtensionApp):
         )
         self.settings["jupyter_secure_state"] = self.state
         self.guard = self._make_guard(server)
+        from .privacy.broker import Broker
+
+        self.broker = Broker(self.state.db, self.state.state_dir / "private", self.state.audit)
         self._wire_policy(server)
         self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
         self.enforcer.start()
@@ -324,6 +327,7 @@ class SecureApp(ExtensionApp):
             parent=self,
         )
         guard.witness_base = lambda: url_path_join(server.connection_url, "secure/api/kernels")
+        guard.broker_base = lambda: url_path_join(server.connection_url, "secure/api/private")
         if guard.abi == 0:
             self.log.warning(
                 "\n%s\nLANDLOCK IS NOT AVAILABLE: guarded kernels will run WITHOUT a file-system "
@@ -411,10 +415,15 @@ class SecureApp(ExtensionApp):
         self.policy.refresh()
 
     def initialize_handlers(self) -> None:
-        from .handlers import tokens, witness
+        from .handlers import private, tokens, witness
 
         self.handlers.extend(tokens.default_handlers)
         self.handlers.extend(witness.default_handlers(lambda: getattr(self, "guard", None)))
+        self.handlers.extend(
+            private.default_handlers(
+                lambda: getattr(self, "guard", None), lambda: getattr(self, "broker", None)
+            )
+        )
 
     def _check_root_dir(self) -> None:
         """Refuse a notebook root that contains the state directory: it would be served."""

@@ -180,6 +180,8 @@ class KernelGuard(LoggingConfigurable):
         #: the server's ``…/secure/api/kernels`` URL, asked at each launch (the port is
         #: only certain once the server listens); set by SecureApp
         self.witness_base: Callable[[], str] | None = None
+        #: Base URL of the private-query broker the kernel's ``jupyter_secure.private`` calls.
+        self.broker_base: Callable[[], str] | None = None
         self._launches: dict[str, _Launch] = {}
         self._tokens: dict[str, str] = {}  # sha256(token) -> kernel id
         self.pool = MaskingPool(self.mask_workers, self.mask_in_pool_bytes)
@@ -381,6 +383,7 @@ class KernelGuard(LoggingConfigurable):
                 "private_dir": private,
             },
             "env_keep": env_keep,
+            "broker": {"url": self.broker_base()} if self.broker_base is not None else None,
         }
         path = os.path.join(private, "guard.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_VERSION",
+    "BrokerConfig",
     "ConfigInvalid",
     "GuardConfig",
     "SandboxConfig",
@@ -64,6 +65,13 @@ class WitnessConfig:
 
 
 @dataclass(frozen=True)
+class BrokerConfig:
+    """Where the private-query broker listens; the kernel authenticates with the witness token."""
+
+    url: str
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """The Landlock allowances the server planned (absolute paths only)."""
 
@@ -86,6 +94,7 @@ class GuardConfig:
     witness: WitnessConfig | None
     sandbox: SandboxConfig
     env_keep: tuple[str, ...]
+    broker: BrokerConfig | None = None
     version: int = CONFIG_VERSION
 
     def __repr__(self) -> str:
@@ -100,6 +109,8 @@ _TOP = frozenset(
     {"version", "kernel_id", "user", "role", "masking", "masking_key", "witness", "sandbox"}
     | {"env_keep"}
 )
+#: Fields a server may leave out (older servers, or no broker configured).
+_OPTIONAL = frozenset({"broker"})
 _SANDBOX = frozenset({"required", "read", "write", "read_files", "private_dir"})
 _WITNESS = frozenset({"url", "token"})
 
@@ -110,8 +121,13 @@ def _mapping(value: object, field: str) -> Mapping[str, Any]:
     return value
 
 
-def _known(data: Mapping[str, Any], allowed: frozenset[str], prefix: str) -> None:
-    for key in sorted(set(data) - allowed):
+def _known(
+    data: Mapping[str, Any],
+    allowed: frozenset[str],
+    prefix: str,
+    optional: frozenset[str] = frozenset(),
+) -> None:
+    for key in sorted(set(data) - allowed - optional):
         raise ConfigInvalid(f"{prefix}{key}", "unknown field")
     for key in sorted(allowed - set(data)):
         raise ConfigInvalid(f"{prefix}{key}", "missing")
@@ -173,6 +189,17 @@ def _witness(value: object) -> WitnessConfig | None:
     return WitnessConfig(url=url, token=token)
 
 
+def _broker(value: object) -> BrokerConfig | None:
+    if value is None:
+        return None
+    data = _mapping(value, "broker")
+    _known(data, frozenset({"url"}), "broker.")
+    url = _string(data["url"], "broker.url")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ConfigInvalid("broker.url", "expected an http:// or https:// URL")
+    return BrokerConfig(url=url.rstrip("/"))
+
+
 def _key(value: object) -> bytes:
     text = _string(value, "masking_key")
     try:
@@ -204,7 +231,7 @@ def parse_config(data: object) -> GuardConfig:
     version = top["version"]
     if type(version) is not int or version != CONFIG_VERSION:
         raise ConfigInvalid("version", f"unsupported version {version!r} (expected 1)")
-    _known(top, _TOP, "")
+    _known(top, _TOP, "", _OPTIONAL)
     role = _string(top["role"], "role")
     if not _ROLE.fullmatch(role):
         raise ConfigInvalid("role", "role names are lower-case words")
@@ -220,6 +247,7 @@ def parse_config(data: object) -> GuardConfig:
         witness=_witness(top["witness"]),
         sandbox=_sandbox(top["sandbox"]),
         env_keep=_env_keep(top["env_keep"]),
+        broker=_broker(top.get("broker")),
     )
 
 

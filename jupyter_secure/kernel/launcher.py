@@ -130,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ipykernel.kernelapp import IPKernelApp
 
     from .display import install_display_guard
+    from .session import KernelSession, install
     from .witness import Witness
 
     app: Any = IPKernelApp.instance()
@@ -137,5 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_display_guard(app.shell, role_policy)
     if cfg.witness is not None:
         Witness(cfg.witness.url, cfg.witness.token, cfg.kernel_id).register(app.shell)
+        broker = cfg.broker.url if cfg.broker is not None else None
+        install(KernelSession(cfg.kernel_id, cfg.user, broker, cfg.witness.token))
     app.start()
     return 0

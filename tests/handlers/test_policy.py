@@ -81,6 +81,9 @@ EXPECTED_RESOURCE: dict[str, str | None] = {
     # A kernel's route, not a person's: its own KernelToken check (POST only), tested in
     # test_kernel_guard.py; a GET from anyone is 405.
     "jupyter_secure.handlers.witness.WitnessHandler": None,
+    # Also a kernel's route: its own KernelToken check; anyone else gets 401 (tested in
+    # tests/handlers/test_private_queries.py).
+    "jupyter_secure.handlers.private.PrivateHandler": None,
     "jupyter_server.base.handlers.TrailingSlashHandler": None,
     "jupyter_server.base.handlers.APIVersionHandler": None,
     "jupyter_server.base.handlers.PublicStaticFileHandler": None,

@@ -90,6 +90,9 @@ def test_good_config_parses() -> None:
         ("env_keep", "PATH", "env_keep"),
         ("env_keep", ["PATH", "BAD-NAME"], "env_keep[1]"),
         ("extra", 1, "extra"),
+        ("broker", "http://x", "broker"),
+        ("broker", {"url": "file:///etc/passwd"}, "broker.url"),
+        ("broker", {"url": "http://x", "token": "t"}, "broker.token"),
     ],
 )
 def test_each_bad_field_is_named(path: str, value: Any, field: str) -> None:
@@ -97,6 +100,13 @@ def test_each_bad_field_is_named(path: str, value: Any, field: str) -> None:
         parse_config(_with(path, value))
     assert info.value.field == field
     assert str(info.value).startswith(f"guard config: {field}: ")
+
+
+def test_the_broker_is_optional_and_its_url_kept() -> None:
+    assert parse_config(GOOD).broker is None
+    cfg = parse_config(_with("broker", {"url": "http://127.0.0.1:8888/secure/api/private/"}))
+    assert cfg.broker is not None
+    assert cfg.broker.url == "http://127.0.0.1:8888/secure/api/private"
 
 
 def test_relative_read_path_message() -> None:

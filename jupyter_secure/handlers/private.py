@@ -1,0 +1,171 @@
+"""``/secure/api/private/…``: the broker's HTTP API, for guarded kernels.
+
+The caller is a kernel, authenticated by the token its guard file carried for
+this launch only (the witness token): the server maps it to the kernel and the
+kernel to its owner, and that owner — never a name in the body — is who asks.
+So a notebook can only ever spend its own user's budget. Without a valid token
+the answer is 401 and an ``AccessDenied`` record. The browser's session cookie
+is not a credential here (this is no JupyterHandler).
+
+The broker's work (planning, a locking charge, reading Parquet) is blocking,
+so it runs on a small thread pool, never on the event loop.
+
+Routes (JSON in and out; errors are ``{"error": kind, "message": text}``):
+
+* ``GET  datasets`` and ``GET datasets/<name>``: what the user may query, with
+  their budget;
+* ``POST datasets/<name>/preview``: cost and accuracy, nothing spent;
+* ``POST datasets/<name>/query``: the release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tornado import web
+
+from ..channel.guard import KernelGuard
+from ..policy import Decision
+from ..privacy.broker import Asker, Broker, BrokerError
+from ..privacy.ledger import BudgetExceeded, Busy, NoGrant
+from ..privacy.queries import QueryError
+from .access import deny
+
+__all__ = ["MAX_BODY", "PrivateHandler", "default_handlers"]
+
+MAX_BODY = 64 * 1024
+_BODY_KEYS = {"query", "cell_id"}
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jupyter-secure-broker")
+
+
+class PrivateHandler(web.RequestHandler):
+    """One handler for the four routes; ``action`` says which."""
+
+    def initialize(
+        self,
+        guard_getter: Callable[[], KernelGuard | None],
+        broker_getter: Callable[[], Broker | None],
+    ) -> None:
+        self._guard_getter = guard_getter
+        self._broker_getter = broker_getter
+
+    def check_xsrf_cookie(self) -> None:
+        """The credential is a header a browser never sends by itself: no XSRF risk."""
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def _error(self, status: int, kind: str, message: str) -> None:
+        self._reply(status, {"error": kind, "message": message})
+
+    def _caller(self) -> tuple[str, str] | None:
+        """(kernel id, owner) for a valid kernel token; else answer 401 and return None."""
+        guard = self._guard_getter()
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        kernel_id = guard.kernel_for_token(token.strip()) if guard and scheme == "KernelToken" \
+            and token.strip() else None  # fmt: skip
+        owner = guard.owner_of(kernel_id) if guard is not None and kernel_id else None
+        if kernel_id is None or owner is None:
+            deny(self, Decision(False, "", "private queries: no valid kernel token"))
+            self._error(401, "Unauthorized", "private datasets answer guarded kernels only")
+            return None
+        return kernel_id, owner
+
+    async def _run(self, call: Callable[[Broker, Asker], dict[str, Any]]) -> None:
+        caller = self._caller()
+        if caller is None:
+            return
+        broker = self._broker_getter()
+        if broker is None:
+            self._error(503, "Unavailable", "the private-query broker is not running")
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            asker = await loop.run_in_executor(_pool, broker.asker, caller[1])
+            result = await loop.run_in_executor(_pool, call, broker, asker)
+        except NoGrant as exc:
+            self._error(404, "NotFound", f"no dataset {exc.args[0]!r} you may query")
+        except BudgetExceeded as exc:
+            self._error(409, "BudgetExceeded", str(exc))
+        except Busy:
+            self._error(409, "Busy", "the same query is being answered; ask again in a moment")
+        except (QueryError, BrokerError) as exc:
+            self._error(400, "QueryError", str(exc))
+        else:
+            self._reply(200, result)
+
+    def _body(self) -> dict[str, Any] | None:
+        if len(self.request.body) > MAX_BODY:
+            self._error(413, "QueryError", f"body: larger than {MAX_BODY} bytes")
+            return None
+        try:
+            body = json.loads(self.request.body)
+        except ValueError:
+            self._error(400, "QueryError", "body: not JSON")
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("query"), dict):
+            self._error(400, "QueryError", "body: expected {'query': {...}}")
+            return None
+        extra = sorted(set(body) - _BODY_KEYS)
+        if extra:
+            # Who asks comes from the token; a "user" here is refused, never believed.
+            self._error(400, "QueryError", f"{extra[0]}: unknown field")
+            return None
+        cell = body.get("cell_id")
+        if cell is not None and not isinstance(cell, str):
+            self._error(400, "QueryError", "cell_id: expected a string")
+            return None
+        return body
+
+    async def get(self, name: str | None = None, action: str | None = None) -> None:
+        if action is not None:
+            self._error(405, "QueryError", f"{action}: use POST")
+            return
+        if name is None:
+            await self._run(lambda b, a: {"datasets": b.datasets(a)})
+        else:
+            await self._run(lambda b, a: b.describe(a, name))
+
+    async def post(self, name: str | None = None, action: str | None = None) -> None:
+        if name is None or action is None:
+            self._error(405, "QueryError", "use GET")
+            return
+        if self._caller() is None:
+            return
+        body = self._body()
+        if body is None:
+            return
+        query = body["query"]
+        if action == "preview":
+            await self._run(lambda b, a: b.preview(a, name, query))
+            return
+        kernel_id = self._guard_kernel()
+        await self._run(lambda b, a: b.query(a, name, query, kernel_id=kernel_id,
+                                             cell_id=body.get("cell_id")))  # fmt: skip
+
+    def _guard_kernel(self) -> str | None:
+        guard = self._guard_getter()
+        _, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        return guard.kernel_for_token(token.strip()) if guard is not None else None
+
+
+def default_handlers(
+    guard_getter: Callable[[], KernelGuard | None], broker_getter: Callable[[], Broker | None]
+) -> list[tuple[str, Any, dict[str, Any]]]:
+    args = {"guard_getter": guard_getter, "broker_getter": broker_getter}
+    return [
+        (r"/secure/api/private/datasets", PrivateHandler, args),
+        (r"/secure/api/private/datasets/(?P<name>[a-z][a-z0-9_-]{0,63})", PrivateHandler, args),
+        (
+            r"/secure/api/private/datasets/(?P<name>[a-z][a-z0-9_-]{0,63})/(?P<action>preview|query)",
+            PrivateHandler,
+            args,
+        ),
+    ]
