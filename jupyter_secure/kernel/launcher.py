@@ -140,5 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Witness(cfg.witness.url, cfg.witness.token, cfg.kernel_id).register(app.shell)
         broker = cfg.broker.url if cfg.broker is not None else None
         install(KernelSession(cfg.kernel_id, cfg.user, broker, cfg.witness.token))
+        from jupyter_secure import private
+
+        private.load_ipython_extension(app.shell)  # %privacy_budget
     app.start()
     return 0

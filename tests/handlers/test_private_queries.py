@@ -182,3 +182,30 @@ print(json.dumps(out))
     out = await run_json(client, code)
     assert out == {"parquet": "PermissionError", "db": "PermissionError",
                    "sql": "OperationalError"}  # fmt: skip
+
+
+async def test_the_notebook_client_end_to_end(server: Any, patients: Any) -> None:
+    """``from jupyter_secure import private`` in a real guarded kernel: preview, run, magic."""
+    _, _, client = await open_notebook(server, "alice")
+    code = """
+import json
+from jupyter_secure import private
+ds = private.dataset("patients")
+p = ds.mean("age", rho="0.1").preview()
+r = ds.groupby("sex").count(rho="0.1").run()
+frame = r.to_pandas()
+print(json.dumps({"preview_cost": str(p.cost), "left": str(ds.budget().remaining),
+                  "keys": sorted(frame["sex"]), "cost": str(r.cost),
+                  "mock": list(ds.mock(rows=5).columns)}))
+"""
+    out = await run_json(client, code)
+    assert out == {"preview_cost": "0.1", "left": "0.4", "keys": ["F", "M"], "cost": "0.1",
+                   "mock": ["age", "charges", "sex"]}  # fmt: skip
+    got = await client.run("%privacy_budget")
+    assert "patients" in text_of(got)
+    assert "0.4" in text_of(got)
+    got = await client.run("ds.count(rho='1').run()")
+    errors = [m for m in got if m["msg_type"] == "error"]
+    assert errors
+    assert errors[0]["content"]["ename"] == "BudgetExceeded"
+    assert errors[0]["content"]["evalue"] == "needs ρ=1, you have ρ=0.4 left on 'patients'"
