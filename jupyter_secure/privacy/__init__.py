@@ -1,9 +1,11 @@
-"""Privacy room: differentially private access to protected datasets (issue 7, in progress).
+"""Privacy room: differentially private access to protected datasets.
 
-Pure: no tornado, jupyter_server or IPython imports. Built so far: exact privacy
-amounts (:mod:`.amounts`), validated dataset specs (:mod:`.spec`) and whitelisted
-queries planned and costed with OpenDP before the data is read (:mod:`.queries`);
-the ledger, the broker and the notebook client build on them.
+No tornado, jupyter_server or IPython imports. Exact privacy amounts
+(:mod:`.amounts`), validated dataset specs (:mod:`.spec`), whitelisted queries
+planned and costed with OpenDP before the data is read (:mod:`.queries`), the
+ledger that charges them in one locking transaction (:mod:`.ledger`) and the
+broker that ties them together (:mod:`.broker`). The HTTP side is
+``handlers/private.py``; the notebook side is :mod:`jupyter_secure.private`.
 """
 
 from .amounts import MEASURES as MEASURES
