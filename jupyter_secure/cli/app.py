@@ -13,6 +13,7 @@ from .init import InitCommand, LabCommand
 from .keys import KeysCommand
 from .mfa import MfaCommand
 from .policy import AccessCommand, PolicyCommand
+from .private import BudgetCommand, DatasetCommand
 from .tokens import TokenCommand
 from .users import UserCommand
 
@@ -45,6 +46,8 @@ class SecureCommand(GroupCommand):
         "token": (TokenCommand, TokenCommand.description),
         "policy": (PolicyCommand, PolicyCommand.description),
         "access": (AccessCommand, AccessCommand.description),
+        "dataset": (DatasetCommand, DatasetCommand.description),
+        "budget": (BudgetCommand, BudgetCommand.description),
         "keys": (KeysCommand, KeysCommand.description),
         "audit": (AuditCommand, AuditCommand.description),
         "lab": (LabCommand, "Start JupyterLab on the demo workspace."),

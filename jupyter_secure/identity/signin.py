@@ -913,6 +913,85 @@ class SignIn:
             )
             return Outcome(True, session=sessions.SessionInfo.of(row, user))
 
+    def confirm(
+        self,
+        name: str,
+        code: str,
+        *,
+        scope: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Outcome:
+        """Check a fresh TOTP code of account ``name`` to confirm one action, without a session.
+
+        For sensitive commands run outside the server (``jupyter secure budget set``): the
+        account must be enabled, enrolled and, when ``scope`` is given, hold it; the code
+        goes through the same throttling, lockout and replay guard as :meth:`step_up`, and
+        the outcome is recorded as ``StepUp``. Nothing stays unlocked afterwards
+        (``validSeconds`` 0): the caller acts once, now.
+        """
+        now = self.now()
+        with self.db.write() as s:
+            user_id = s.scalar(select(User.id).where(User.name == name))
+            user = self._lock_row(s, user_id) if user_id is not None else None
+            if user is None or user.disabled or user.service:
+                problem = f"no enabled person named {name!r}"
+                refused = "AccountDisabled" if user is not None else "UnknownUser"
+            elif user.mfa_enrolled_at is None:
+                problem, refused = f"{name} has no second factor", "NotEnrolled"
+            elif scope is not None and scope not in self.user_scopes(user):
+                problem, refused = f"{name} does not hold {scope}", "MissingScope"
+            else:
+                problem = refused = ""
+            if refused:
+                shown = name if _VALID_NAME.match(name) else "(not a user name)"
+                ident = self.identity(user, shown)
+                self._record(
+                    "StepUp",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    error=refused,
+                    user=user.name if user else None,
+                )
+                return Outcome(False, problem, "refused")
+            assert user is not None  # noqa: S101 - refused otherwise
+            ident = self.identity(user)
+            wait = self._wait(s, user.name, now)
+            if wait > 0:
+                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+            self._lift_expired_lock(user, now)
+            if self._locked(user, now):
+                self._record(
+                    "StepUp",
+                    ident,
+                    ip=ip,
+                    user_agent=user_agent,
+                    error="AccountLocked",
+                    user=user.name,
+                )
+                return Outcome(False, CODE_FAILED, "invalid")
+            ok, reason = self._check_totp(s, user, code, now)
+            if not ok:
+                just_locked = self._fail(
+                    s, user, user_name=user.name, ip=ip, factor="step-up", now=now
+                )
+                self._record(
+                    "StepUp", ident, ip=ip, user_agent=user_agent, error=reason, user=user.name
+                )
+                if just_locked:
+                    self._note_lock(user, ip, user_agent)
+                return Outcome(False, CODE_FAILED, "invalid")
+            self._record(
+                "StepUp",
+                self.identity(user, mfa=True),
+                ip=ip,
+                user_agent=user_agent,
+                response={"validSeconds": 0},
+                user=user.name,
+            )
+            return Outcome(True)
+
     # -- API tokens -------------------------------------------------------------------------
 
     def create_api_token(
