@@ -98,7 +98,7 @@ __all__ = [
 #: Seconds to wait for the broker's answer to any one request (read at each request).
 REQUEST_TIMEOUT = 60.0
 
-_KINDS: Final = ("count", "sum", "mean")
+_KINDS: Final = ("count", "sum", "mean", "quantile")
 _MEASURES: Final = ("rho", "epsilon")
 _FILTER_OPS: Final = ("==", "!=", "in", "<", "<=", ">", ">=")
 _SYMBOL: Final = {"rho": "ρ", "epsilon": "ε"}
@@ -567,6 +567,7 @@ def _query_body(
     where: object = None,
     by: Iterable[str] = (),
     dataset: str = "this dataset",
+    q: object = None,
 ) -> dict[str, Any]:
     """The query object ``Q`` the broker takes, checked as far as the client can."""
     if kind not in _KINDS:
@@ -583,8 +584,21 @@ def _query_body(
     filters = _filters(where)
     if filters:
         body["filters"] = filters
+    if kind == "quantile":
+        body["q"] = _quantile_levels(q)
     body.update(_allowance(measure, rho=rho, epsilon=epsilon, accuracy=accuracy, dataset=dataset))
     return body
+
+
+def _quantile_levels(q: object) -> float | list[float]:
+    """``q`` as the broker takes it: one level or a list, each strictly between 0 and 1."""
+    raw = list(q) if isinstance(q, list | tuple) else [q]
+    levels: list[float] = []
+    for level in raw:
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ValueError(f"q: expected levels strictly between 0 and 1, got {level!r}")
+        levels.append(float(level))
+    return levels if isinstance(q, list | tuple) else levels[0]
 
 
 # -- showing things ------------------------------------------------------------------------
@@ -1085,6 +1099,7 @@ class Dataset:
         accuracy: object,
         where: object,
         by: Iterable[str] = (),
+        q: object = None,
     ) -> PendingQuery:
         body = _query_body(
             kind,
@@ -1096,6 +1111,7 @@ class Dataset:
             where=where,
             by=by,
             dataset=repr(self.name),
+            q=q,
         )
         return PendingQuery(self, body)
 
@@ -1139,6 +1155,30 @@ class Dataset:
         return self._pending(
             "mean", column, rho=rho, epsilon=epsilon, accuracy=accuracy, where=where
         )
+
+    def quantile(
+        self,
+        column: str,
+        q: float | list[float] = 0.5,
+        *,
+        rho: object = None,
+        epsilon: object = None,
+        where: object = None,
+    ) -> PendingQuery:
+        """Noisy quantile(s) of a numeric column, each with a 95 % interval.
+
+        All levels in ``q`` (up to 9) come from one noisy histogram, so asking for
+        several costs what asking for one does.
+        """
+        return self._pending(
+            "quantile", column, rho=rho, epsilon=epsilon, accuracy=None, where=where, q=q
+        )
+
+    def median(
+        self, column: str, *, rho: object = None, epsilon: object = None, where: object = None
+    ) -> PendingQuery:
+        """The noisy median of a numeric column (``quantile(column, 0.5)``)."""
+        return self.quantile(column, 0.5, rho=rho, epsilon=epsilon, where=where)
 
     def groupby(self, *columns: str | list[str] | tuple[str, ...]) -> GroupBy:
         """Group by one or more category columns (their public categories are the keys)."""

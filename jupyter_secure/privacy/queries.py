@@ -46,13 +46,19 @@ from typing import Any, Literal
 import polars as pl
 
 from .amounts import NANO, Amount, AmountError, Measure
+from .cdf import edges, quantiles
 from .spec import DatasetSpec
 
-__all__ = ["KINDS", "MAX_GROUPS", "PUBLIC_MAX_ROWS", "Filter", "Group", "Plan", "Query",
-           "QueryError", "Release", "parse_query", "plan_query", "prepare"]  # fmt: skip
+__all__ = ["KINDS", "MAX_GROUPS", "PUBLIC_MAX_ROWS", "QUANTILE_BINS", "Filter", "Group",
+           "Plan", "Query", "QueryError", "Release", "parse_query", "plan_query",
+           "prepare"]  # fmt: skip
 
-Kind = Literal["count", "sum", "mean"]
-KINDS: tuple[Kind, ...] = ("count", "sum", "mean")
+Kind = Literal["count", "sum", "mean", "quantile"]
+KINDS: tuple[Kind, ...] = ("count", "sum", "mean", "quantile")
+#: Equal-width bins of the noisy histogram a quantile query releases.
+QUANTILE_BINS = 128
+_MAX_QUANTILES = 9
+_BIN = "__jupyter_secure_bin"
 #: A public upper bound on a dataset's rows (OpenDP's float sums account for rounding
 #: in proportion to it).
 PUBLIC_MAX_ROWS = 100_000_000
@@ -102,6 +108,8 @@ class Query:
     by: tuple[str, ...] = ()
     #: A target 95 % half-width (of the released statistic) to buy as cheaply as possible.
     accuracy: float | None = None
+    #: The quantiles a ``quantile`` query asks for (all from one noisy histogram).
+    qs: tuple[float, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The canonical JSON form (for the ledger, and to recognise a repeated query)."""
@@ -118,6 +126,8 @@ class Query:
                 for f in self.filters
             ],
         }
+        if self.kind == "quantile":
+            described["q"] = list(self.qs)
         if self.allowance is not None:
             described[self.allowance.measure] = format(self.allowance.value.normalize(), "f")
         else:
@@ -126,7 +136,7 @@ class Query:
 
     def with_allowance(self, allowance: Amount) -> Query:
         """The same query with its allowance fixed (after solving for an accuracy)."""
-        return Query(self.kind, self.column, self.filters, allowance, self.by, None)
+        return Query(self.kind, self.column, self.filters, allowance, self.by, None, self.qs)
 
 
 def _filter(i: int, raw: object, spec: DatasetSpec) -> Filter:
@@ -156,7 +166,7 @@ def parse_query(data: Mapping[str, Any], spec: DatasetSpec) -> Query:
     """A checked query, or :class:`QueryError` naming the field."""
     measure = spec.measure
     other = "epsilon" if measure == "rho" else "rho"
-    allowed = {"kind", "column", "filters", "by", "accuracy", measure, other}
+    allowed = {"kind", "column", "filters", "by", "accuracy", "q", measure, other}
     for key in data:
         if key not in allowed:
             raise QueryError(f"{key}: unknown key")
@@ -177,7 +187,27 @@ def parse_query(data: Mapping[str, Any], spec: DatasetSpec) -> Query:
     filters = tuple(_filter(i, f, spec) for i, f in enumerate(raw_filters))
     by = _by(data.get("by", []), spec)
     allowance, target = _allowance(data, measure)
-    return Query(kind, column, filters, allowance, by, target)
+    qs = _qs(data, kind)
+    if kind == "quantile" and by:
+        raise QueryError("by: quantiles are not grouped (ask one query per group, with a filter)")
+    return Query(kind, column, filters, allowance, by, target, qs)
+
+
+def _qs(data: Mapping[str, Any], kind: str) -> tuple[float, ...]:
+    if kind != "quantile":
+        if "q" in data:
+            raise QueryError("q: only a quantile query takes q")
+        return ()
+    raw = data.get("q")
+    values = raw if isinstance(raw, list) else [raw]
+    if raw is None or not values or len(values) > _MAX_QUANTILES:
+        raise QueryError(f"q: give one quantile or a list of at most {_MAX_QUANTILES}")
+    out: list[float] = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1:
+            raise QueryError(f"q: expected numbers strictly between 0 and 1, got {v!r}")
+        out.append(float(v))
+    return tuple(out)
 
 
 def _allowance(data: Mapping[str, Any], measure: Measure) -> tuple[Amount | None, float | None]:
@@ -308,6 +338,8 @@ class Plan:
     accuracy: dict[str, float]
     scales: dict[str, float]
     _measurement: Any = field(repr=False)
+    #: OpenDP's noise distribution of each statistic ("Integer Gaussian", ...)
+    distributions: dict[str, str] = field(default_factory=dict)
     _released: bool = field(default=False, repr=False)
 
     @property
@@ -326,6 +358,8 @@ class Plan:
         self._released = True
         frame = self._measurement(data).collect()
         q, spec = self.query, self.spec
+        if q.kind == "quantile":
+            return self._quantiles(frame)
         if not q.by:
             value, ci, details = _estimate(q, spec, frame.row(0, named=True), self.accuracy)
             return Release(value, ci, self.cost, None, details)
@@ -335,6 +369,31 @@ class Plan:
             value, ci, _ = _estimate(q, spec, rows[key], self.accuracy)
             groups.append(Group(dict(zip(q.by, key, strict=True)), value, ci))
         return Release(None, None, self.cost, tuple(groups))
+
+    def _quantiles(self, frame: pl.DataFrame) -> Release:
+        q, col = self.query, self.spec.numeric[str(self.query.column)]
+        by_bin = {str(r[_BIN]): float(r["len"]) for r in frame.iter_rows(named=True)}
+        counts = [by_bin[label] for label in _bin_labels()]
+        found = quantiles(
+            counts,
+            col.lower,
+            col.upper,
+            q.qs,
+            distribution=self.distributions["len"],
+            scale=self.scales["len"],
+            alpha=_ALPHA,
+        )
+        details = {"count": sum(max(c, 0.0) for c in counts)}
+        if len(q.qs) == 1:
+            value, lo, hi = found[0]
+            return Release(value, (lo, hi), self.cost, None, details)
+        groups = tuple(Group({"q": repr(x)}, v, (lo, hi)) for x, (v, lo, hi) in
+                       zip(q.qs, found, strict=True))  # fmt: skip
+        return Release(None, None, self.cost, groups, details)
+
+
+def _bin_labels() -> list[str]:
+    return [f"b{i}" for i in range(QUANTILE_BINS)]
 
 
 def _keys(spec: DatasetSpec, by: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -365,6 +424,19 @@ def _measurement_factory(spec: DatasetSpec, query: Query) -> tuple[Any, Any, Any
     for f in query.filters:
         plan = plan.filter(f.expr())
     exprs: list[Any] = []
+    if query.kind == "quantile":
+        col = spec.numeric[str(query.column)]
+        # One noisy count per public bin (each row is in one bin: the cost of one count).
+        binned = plan.with_columns(
+            pl.col(col.name)
+            .clip(col.lower, col.upper)
+            .cut(edges(col.lower, col.upper, QUANTILE_BINS), labels=_bin_labels())
+            .alias(_BIN)
+        )
+        grouped = binned.group_by(_BIN).agg(dp.len(signed=True))
+        keys = pl.LazyFrame({_BIN: _bin_labels()}, schema={_BIN: pl.Categorical})
+        plan = keys.join(grouped, how="left", on=[_BIN], nulls_equal=True)
+        return _maker(dp, domain, metric, measure, plan), d_in, dp
     if query.kind in ("count", "mean"):
         exprs.append(dp.len(signed=True))
     if query.kind in ("sum", "mean"):
@@ -390,11 +462,14 @@ def _measurement_factory(spec: DatasetSpec, query: Query) -> tuple[Any, Any, Any
         plan = keys.join(grouped, how="left", on=list(query.by), nulls_equal=True)
     else:
         plan = plan.select(*exprs)
+    return _maker(dp, domain, metric, measure, plan), d_in, dp
 
+
+def _maker(dp: Any, domain: Any, metric: Any, measure: Any, plan: Any) -> Any:
     def make(scale: float) -> Any:
         return dp.m.make_private_lazyframe(domain, metric, measure, plan, global_scale=scale)
 
-    return make, d_in, dp
+    return make
 
 
 def _calibrate(make: Any, d_in: Any, allowance: float, gaussian: bool) -> tuple[Any, float]:
@@ -423,10 +498,11 @@ def _plan_with(spec: DatasetSpec, query: Query, allowance: Amount) -> Plan:
     if any(not s or s <= 0 for s in scales.values()):
         raise QueryError("the mechanism would add no noise: refused")
     accuracy = dict(zip(names, summary["accuracy"].to_list(), strict=True))
+    distributions = dict(zip(names, summary["distribution"].to_list(), strict=True))
     cost = Amount.cost(loss, spec.measure)
     if cost > allowance:
         raise QueryError(f"the mechanism would spend {cost}, more than the {allowance} given")
-    return Plan(query.with_allowance(allowance), spec, cost, accuracy, scales, m)
+    return Plan(query.with_allowance(allowance), spec, cost, accuracy, scales, m, distributions)
 
 
 def plan_query(spec: DatasetSpec, query: Query) -> Plan:
@@ -440,8 +516,8 @@ def plan_query(spec: DatasetSpec, query: Query) -> Plan:
     """
     if query.allowance is not None:
         return _plan_with(spec, query, query.allowance)
-    if query.kind == "mean":
-        raise QueryError("accuracy: a mean's interval depends on the count; give "
+    if query.kind in ("mean", "quantile"):
+        raise QueryError(f"accuracy: a {query.kind}'s interval depends on the data; give "
                          f"{spec.measure} instead")  # fmt: skip
     target = float(query.accuracy or 0)
     probe = _plan_with(spec, query, Amount.parse("1", spec.measure))

@@ -88,6 +88,10 @@ def test_queries_release_with_interval_cost_and_remaining(broker: Broker) -> Non
     grouped = broker.query(ALICE, "patients", {"kind": "mean", "column": "age", "by": ["sex"],
                                                "rho": "0.2"})  # fmt: skip
     assert [g["key"] for g in grouped["groups"]] == [{"sex": "F"}, {"sex": "M"}]
+    median = broker.query(ALICE, "patients", {"kind": "quantile", "column": "age", "q": 0.5,
+                                              "rho": "0.1"})  # fmt: skip
+    assert median["ci"][0] <= median["value"] <= median["ci"][1]
+    assert 30 <= median["value"] <= 60  # ages 20..69, uniform
 
 
 def test_an_identical_query_is_served_again_for_free(broker: Broker, db: Database) -> None:

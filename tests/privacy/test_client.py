@@ -214,7 +214,7 @@ def test_query_bodies_for_count_sum_mean_and_groupby(ds: private.Dataset) -> Non
 
 
 def test_query_bodies_are_checked() -> None:
-    with pytest.raises(ValueError, match=r"^kind: expected one of count, sum, mean"):
+    with pytest.raises(ValueError, match=r"^kind: expected one of count, sum, mean, quantile"):
         private._query_body("median", "age", measure="rho", rho=0.1)
     with pytest.raises(TypeError, match=r"^column: a count takes no column"):
         private._query_body("count", "age", measure="rho", rho=0.1)
@@ -222,6 +222,15 @@ def test_query_bodies_are_checked() -> None:
         private._query_body("mean", None, measure="rho", rho=0.1)
     with pytest.raises(ValueError, match=r"^by: 'sex' is listed twice"):
         private._query_body("count", None, measure="rho", rho=0.1, by=["sex", "sex"])
+
+
+def test_quantile_bodies(ds: private.Dataset) -> None:
+    body = private._query_body("quantile", "age", measure="rho", rho=0.1, q=[0.25, 0.75])
+    assert body == {"kind": "quantile", "column": "age", "q": [0.25, 0.75], "rho": "0.1"}
+    assert ds.median("age", rho=0.1).query["q"] == 0.5
+    for bad in (0, 1, True, "0.5", [0.5, 2]):
+        with pytest.raises(ValueError, match=r"^q: expected levels"):
+            private._query_body("quantile", "age", measure="rho", rho=0.1, q=bad)
 
 
 def test_groupby_needs_a_column(ds: private.Dataset) -> None:

@@ -184,3 +184,44 @@ def test_accuracy_is_bought_at_the_cheapest_cost(measure: str) -> None:
     assert sum_plan.half_width <= 500
     with pytest.raises(QueryError, match="accuracy: a mean"):
         plan_query(spec, parse_query({"kind": "mean", "column": "age", "accuracy": 1}, spec))
+
+
+def test_quantiles_come_from_one_noisy_histogram_with_intervals() -> None:
+    q = parse_query({"kind": "quantile", "column": "age", "q": [0.1, 0.5, 0.9], "rho": "1"}, SPEC)
+    plan = plan_query(SPEC, q)
+    assert plan.cost <= Amount.parse("1", "rho")
+    release = plan.release(frame())  # ages are 20, 40 and 60, a third each
+    assert release.groups is not None
+    values = {g.key["q"]: g for g in release.groups}
+    for key, truth in (("0.1", 20), ("0.5", 40), ("0.9", 60)):
+        g = values[key]
+        assert g.ci[0] <= g.value <= g.ci[1]
+        assert g.ci[0] <= truth <= g.ci[1] + 120 / 128, (key, g)
+    one = plan_query(SPEC, parse_query({"kind": "quantile", "column": "age", "q": 0.5,
+                                        "rho": "1"}, SPEC)).release(frame())  # fmt: skip
+    assert one.value is not None
+    assert one.ci is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"kind": "quantile", "column": "age", "rho": "1"}, "q: give one quantile"),
+        ({"kind": "quantile", "column": "age", "q": 1, "rho": "1"}, "q: expected numbers"),
+        ({"kind": "quantile", "column": "age", "q": [0.5] * 10, "rho": "1"}, "q: give one"),
+        ({"kind": "quantile", "column": "age", "q": True, "rho": "1"}, "q: expected numbers"),
+        ({"kind": "count", "q": 0.5, "rho": "1"}, "q: only a quantile query takes q"),
+        ({"kind": "quantile", "column": "sex", "q": 0.5, "rho": "1"}, "column: quantile needs"),
+        ({"kind": "quantile", "column": "age", "q": 0.5, "rho": "1", "by": ["sex"]},
+         "by: quantiles are not grouped"),
+    ],
+)  # fmt: skip
+def test_quantile_queries_are_checked(query: dict, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        parse_query(query, SPEC)
+
+
+def test_a_quantile_cannot_be_bought_by_accuracy() -> None:
+    q = parse_query({"kind": "quantile", "column": "age", "q": 0.5, "accuracy": 1}, SPEC)
+    with pytest.raises(QueryError, match="accuracy: a quantile's interval depends on the data"):
+        plan_query(SPEC, q)
