@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import time
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Bool, Enum, Float, List, Unicode, default
+from traitlets import Bool, Enum, Float, List, TraitError, Unicode, default, validate
 
 from ._version import __version__
 from .audit.logger import AuditLogger, Identity, Resource
@@ -48,6 +49,7 @@ from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
 from .masking import MaskingPolicy
 from .policy import GUARDED_KERNELSPEC, LivePolicy, Policy, PolicyError
+from .privacy.tokens import TokenRefused, TokenVerifier
 from .state import SecureState, VerifyMode
 from .storage.keys import MasterKey
 from .storage.paths import default_state_dir
@@ -137,6 +139,22 @@ class SecureApp(ExtensionApp):
         a loud warning at start and every KernelLaunched record says sandbox
         "none". Turn it on for any deployment with real data.""",
     ).tag(config=True)
+
+    broker_url = Unicode(
+        "",
+        help="""The private-query broker's base URL when it runs as a separate
+        service (``jupyter secure broker serve``), e.g.
+        ``http://127.0.0.1:8890/secure/api/private``; guarded kernels are sent
+        there and this server's own broker answers nobody. Empty (default): the
+        broker runs inside this server.""",
+    ).tag(config=True)
+
+    @validate("broker_url")
+    def _valid_broker_url(self, proposal: Any) -> str:
+        url = str(proposal["value"]).rstrip("/")
+        if url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise TraitError(f"SecureApp.broker_url: expected an http(s) URL, got {url!r}")
+        return url
 
     allow_unguarded_extensions = List(
         Unicode(),
@@ -293,7 +311,15 @@ class SecureApp(ExtensionApp):
         self.guard = self._make_guard(server)
         from .privacy.broker import Broker
 
-        self.broker = Broker(self.state.db, self.state.state_dir / "private", self.state.audit)
+        signer = self.state.broker_token_signer()
+        self.guard.broker_signer = signer
+        self.token_verifier = TokenVerifier(signer.public_key)
+        self.broker: Broker | None = None
+        if self.broker_url:
+            self.guard.broker_base = lambda: self.broker_url
+            self.log.info("jupyter-secure: private queries go to the broker at %s", self.broker_url)
+        else:
+            self.broker = Broker(self.state.db, self.state.state_dir / "private", self.state.audit)
         self._wire_policy(server)
         self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
         self.enforcer.start()
@@ -420,10 +446,23 @@ class SecureApp(ExtensionApp):
         self.handlers.extend(tokens.default_handlers)
         self.handlers.extend(witness.default_handlers(lambda: getattr(self, "guard", None)))
         self.handlers.extend(
-            private.default_handlers(
-                lambda: getattr(self, "guard", None), lambda: getattr(self, "broker", None)
-            )
+            private.default_handlers(self._kernel_caller, lambda: getattr(self, "broker", None))
         )
+
+    def _kernel_caller(self, token: str) -> tuple[str, str] | None:
+        """Who a broker token speaks for: signed by this store, unexpired, and its kernel
+        still running for the same owner (a token dies with its kernel here)."""
+        verifier = getattr(self, "token_verifier", None)
+        guard = getattr(self, "guard", None)
+        if verifier is None or guard is None:
+            return None
+        try:
+            claims = verifier.verify(token)
+        except TokenRefused:
+            return None
+        if guard.owner_of(claims.kernel_id) != claims.user:
+            return None
+        return claims.kernel_id, claims.user
 
     def _check_root_dir(self) -> None:
         """Refuse a notebook root that contains the state directory: it would be served."""

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from traitlets.config import Configurable
 
@@ -40,6 +41,7 @@ from .audit.sink import AuditSink
 from .audit.verify import VerifyReport, verify_trail
 from .errors import InvalidInput, StartupRefused
 from .policy.live import POLICY_FILENAME, ensure_policy_file
+from .privacy.tokens import TokenSigner
 from .storage.database import DB_FILENAME, Database, sqlite_url
 from .storage.keys import KeyRing, KeySource, MasterKey
 from .storage.models import Meta
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 VerifyMode = Literal["full", "newest"]
 SIGNING_KEY = "audit/signing-key"
 MASKING_KEY = "masking/token-key"
+BROKER_SIGNING_KEY = "broker/signing-key"
 AUDIT_DIR = "audit"
 _INSTALL_ID = "install_id"
 _TRAIL_ID = "audit_trail_id"
@@ -257,6 +260,18 @@ class SecureState:
         every session; rotating the master key re-encrypts it, it does not change it.
         """
         return self.secrets.get_or_create(MASKING_KEY, lambda: os.urandom(32))
+
+    def broker_token_signer(self) -> TokenSigner:
+        """The Ed25519 key that signs kernels' broker tokens (encrypted at rest, made once)."""
+        raw = self.secrets.get_or_create(
+            BROKER_SIGNING_KEY,
+            lambda: Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            ),
+        )
+        return TokenSigner(raw)
 
     def close(self) -> None:
         """Flush the audit trail (final checkpoint) and the index, then let go of the database."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from traitlets import Int, List, Unicode
+from traitlets import Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..audit.logger import AuditLogger, Identity, Resource
@@ -32,6 +32,7 @@ from ..kernel.environment import build_environment
 from ..kernel.sandbox import landlock_abi
 from ..masking import MaskingPolicy, RolePolicy
 from ..policy import Decision, LivePolicy, Principal
+from ..privacy.tokens import TokenSigner
 from .audience import Audience, masking_role
 from .messages import rule_for
 from .outputs import OutputMasker
@@ -156,6 +157,15 @@ class KernelGuard(LoggingConfigurable):
         temporary directory. Must not be inside the state directory.""",
     ).tag(config=True)
 
+    broker_token_hours = Float(
+        24.0,
+        min=0.01,
+        help="""How long a kernel's broker token (its credential for private
+        queries) is valid. The server's own broker also requires the kernel to be
+        alive; a broker run as a separate service relies on this expiry, so keep
+        it short there (a kernel older than this must be restarted to query).""",
+    ).tag(config=True)
+
     def __init__(
         self,
         *,
@@ -182,6 +192,8 @@ class KernelGuard(LoggingConfigurable):
         self.witness_base: Callable[[], str] | None = None
         #: Base URL of the private-query broker the kernel's ``jupyter_secure.private`` calls.
         self.broker_base: Callable[[], str] | None = None
+        #: Signs each launch's broker token (set by SecureApp with the store's key).
+        self.broker_signer: TokenSigner | None = None
         self._launches: dict[str, _Launch] = {}
         self._tokens: dict[str, str] = {}  # sha256(token) -> kernel id
         self.pool = MaskingPool(self.mask_workers, self.mask_in_pool_bytes)
@@ -383,7 +395,7 @@ class KernelGuard(LoggingConfigurable):
                 "private_dir": private,
             },
             "env_keep": env_keep,
-            "broker": {"url": self.broker_base()} if self.broker_base is not None else None,
+            "broker": self._broker_entry(kernel_id, person.name),
         }
         path = os.path.join(private, "guard.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -415,6 +427,12 @@ class KernelGuard(LoggingConfigurable):
             resources=[Resource("kernel", kernel_id)],
         )
         return kept
+
+    def _broker_entry(self, kernel_id: str, user: str) -> dict[str, str] | None:
+        if self.broker_base is None or self.broker_signer is None:
+            return None
+        token = self.broker_signer.issue(kernel_id, user, self.broker_token_hours * 3600)
+        return {"url": self.broker_base(), "token": token}
 
     def forget(self, kernel_id: str, *, keep_dir: bool = False) -> None:
         """The kernel is gone (or restarting): its token stops working, its dir goes."""

@@ -1,11 +1,13 @@
 """``/secure/api/private/…``: the broker's HTTP API, for guarded kernels.
 
-The caller is a kernel, authenticated by the token its guard file carried for
-this launch only (the witness token): the server maps it to the kernel and the
-kernel to its owner, and that owner — never a name in the body — is who asks.
-So a notebook can only ever spend its own user's budget. Without a valid token
-the answer is 401 and an ``AccessDenied`` record. The browser's session cookie
-is not a credential here (this is no JupyterHandler).
+The caller is a kernel, authenticated by the signed broker token its guard file
+carried for this launch (``privacy/tokens.py``): it names the kernel and its
+owner, and that owner — never a name in the body — is who asks. So a notebook
+can only ever spend its own user's budget. Without a valid token the answer is
+401 and an ``AccessDenied`` record. The browser's session cookie is not a
+credential here (this is no JupyterHandler). The same handlers serve the
+broker inside the server and as a separate service (``jupyter secure broker
+serve``); only the ``authenticate`` function differs.
 
 The broker's work (planning, a locking charge, reading Parquet) is blocking,
 so it runs on a small thread pool, never on the event loop.
@@ -28,14 +30,16 @@ from typing import Any
 
 from tornado import web
 
-from ..channel.guard import KernelGuard
 from ..policy import Decision
 from ..privacy.broker import Asker, Broker, BrokerError
 from ..privacy.ledger import BudgetExceeded, Busy, NoGrant
 from ..privacy.queries import QueryError
 from .access import deny
 
-__all__ = ["MAX_BODY", "PrivateHandler", "default_handlers"]
+__all__ = ["MAX_BODY", "Authenticate", "PrivateHandler", "default_handlers"]
+
+#: ``authenticate(token) -> (kernel id, user)``, or None for a token it refuses.
+Authenticate = Callable[[str], "tuple[str, str] | None"]
 
 MAX_BODY = 64 * 1024
 _BODY_KEYS = {"query", "cell_id"}
@@ -46,12 +50,11 @@ class PrivateHandler(web.RequestHandler):
     """One handler for the four routes; ``action`` says which."""
 
     def initialize(
-        self,
-        guard_getter: Callable[[], KernelGuard | None],
-        broker_getter: Callable[[], Broker | None],
+        self, authenticate: Authenticate, broker_getter: Callable[[], Broker | None]
     ) -> None:
-        self._guard_getter = guard_getter
+        self._authenticate = authenticate
         self._broker_getter = broker_getter
+        self._caller_cache: tuple[str, str] | None = None
 
     def check_xsrf_cookie(self) -> None:
         """The credential is a header a browser never sends by itself: no XSRF risk."""
@@ -67,16 +70,18 @@ class PrivateHandler(web.RequestHandler):
 
     def _caller(self) -> tuple[str, str] | None:
         """(kernel id, owner) for a valid kernel token; else answer 401 and return None."""
-        guard = self._guard_getter()
+        if self._caller_cache is not None:
+            return self._caller_cache
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        kernel_id = guard.kernel_for_token(token.strip()) if guard and scheme == "KernelToken" \
-            and token.strip() else None  # fmt: skip
-        owner = guard.owner_of(kernel_id) if guard is not None and kernel_id else None
-        if kernel_id is None or owner is None:
+        found = None
+        if scheme == "KernelToken" and token.strip():
+            found = self._authenticate(token.strip())
+        if found is None:
             deny(self, Decision(False, "", "private queries: no valid kernel token"))
             self._error(401, "Unauthorized", "private datasets answer guarded kernels only")
             return None
-        return kernel_id, owner
+        self._caller_cache = found
+        return found
 
     async def _run(self, call: Callable[[Broker, Asker], dict[str, Any]]) -> None:
         caller = self._caller()
@@ -146,20 +151,15 @@ class PrivateHandler(web.RequestHandler):
         if action == "preview":
             await self._run(lambda b, a: b.preview(a, name, query))
             return
-        kernel_id = self._guard_kernel()
+        kernel_id = self._caller_cache[0] if self._caller_cache else None
         await self._run(lambda b, a: b.query(a, name, query, kernel_id=kernel_id,
                                              cell_id=body.get("cell_id")))  # fmt: skip
 
-    def _guard_kernel(self) -> str | None:
-        guard = self._guard_getter()
-        _, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        return guard.kernel_for_token(token.strip()) if guard is not None else None
-
 
 def default_handlers(
-    guard_getter: Callable[[], KernelGuard | None], broker_getter: Callable[[], Broker | None]
+    authenticate: Authenticate, broker_getter: Callable[[], Broker | None]
 ) -> list[tuple[str, Any, dict[str, Any]]]:
-    args = {"guard_getter": guard_getter, "broker_getter": broker_getter}
+    args = {"authenticate": authenticate, "broker_getter": broker_getter}
     return [
         (r"/secure/api/private/datasets", PrivateHandler, args),
         (r"/secure/api/private/datasets/(?P<name>[a-z][a-z0-9_-]{0,63})", PrivateHandler, args),

@@ -66,9 +66,13 @@ class WitnessConfig:
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """Where the private-query broker listens; the kernel authenticates with the witness token."""
+    """Where the private-query broker listens, and this kernel's signed token for it."""
 
     url: str
+    token: str = ""
+
+    def __repr__(self) -> str:  # the token never appears in logs or tracebacks
+        return f"BrokerConfig(url={self.url!r}, token=<hidden>)"
 
 
 @dataclass(frozen=True)
@@ -193,11 +197,14 @@ def _broker(value: object) -> BrokerConfig | None:
     if value is None:
         return None
     data = _mapping(value, "broker")
-    _known(data, frozenset({"url"}), "broker.")
+    _known(data, frozenset({"url", "token"}), "broker.")
     url = _string(data["url"], "broker.url")
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
         raise ConfigInvalid("broker.url", "expected an http:// or https:// URL")
-    return BrokerConfig(url=url.rstrip("/"))
+    token = _string(data["token"], "broker.token")
+    if any(c.isspace() for c in token):
+        raise ConfigInvalid("broker.token", "contains white space")
+    return BrokerConfig(url=url.rstrip("/"), token=token)
 
 
 def _key(value: object) -> bytes:

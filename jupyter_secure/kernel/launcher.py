@@ -138,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_display_guard(app.shell, role_policy)
     if cfg.witness is not None:
         Witness(cfg.witness.url, cfg.witness.token, cfg.kernel_id).register(app.shell)
-        broker = cfg.broker.url if cfg.broker is not None else None
-        install(KernelSession(cfg.kernel_id, cfg.user, broker, cfg.witness.token))
+    if cfg.broker is not None:
+        install(KernelSession(cfg.kernel_id, cfg.user, cfg.broker.url, cfg.broker.token))
         from jupyter_secure import private
 
         private.load_ipython_extension(app.shell)  # %privacy_budget

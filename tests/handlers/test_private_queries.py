@@ -209,3 +209,20 @@ print(json.dumps({"preview_cost": str(p.cost), "left": str(ds.budget().remaining
     assert errors
     assert errors[0]["content"]["ename"] == "BudgetExceeded"
     assert errors[0]["content"]["evalue"] == "needs ρ=1, you have ρ=0.4 left on 'patients'"
+
+
+async def test_a_token_dies_with_its_kernel(server: Any, patients: Any) -> None:
+    """The notebook's own token, taken out of the kernel, works only while the kernel runs."""
+    b, kernel_id, client = await open_notebook(server, "alice")
+    got = await client.run("from jupyter_secure.kernel.session import current; "
+                           "print(current().token)")  # fmt: skip
+    token = next(m["content"]["text"] for m in got if m["msg_type"] == "stream").strip()
+    url = server.base_url + "secure/api/private/datasets"
+    http = AsyncHTTPClient()
+    headers = {"Authorization": f"KernelToken {token}"}
+    r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
+    assert r.code == 200
+    r = await b.fetch("DELETE", f"api/kernels/{kernel_id}")
+    assert r.code == 204
+    r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
+    assert r.code == 401

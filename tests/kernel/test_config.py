@@ -91,8 +91,10 @@ def test_good_config_parses() -> None:
         ("env_keep", ["PATH", "BAD-NAME"], "env_keep[1]"),
         ("extra", 1, "extra"),
         ("broker", "http://x", "broker"),
-        ("broker", {"url": "file:///etc/passwd"}, "broker.url"),
-        ("broker", {"url": "http://x", "token": "t"}, "broker.token"),
+        ("broker", {"url": "file:///etc/passwd", "token": "t"}, "broker.url"),
+        ("broker", {"url": "http://x"}, "broker.token"),
+        ("broker", {"url": "http://x", "token": "a b"}, "broker.token"),
+        ("broker", {"url": "http://x", "token": "t", "user": "bob"}, "broker.user"),
     ],
 )
 def test_each_bad_field_is_named(path: str, value: Any, field: str) -> None:
@@ -104,9 +106,11 @@ def test_each_bad_field_is_named(path: str, value: Any, field: str) -> None:
 
 def test_the_broker_is_optional_and_its_url_kept() -> None:
     assert parse_config(GOOD).broker is None
-    cfg = parse_config(_with("broker", {"url": "http://127.0.0.1:8888/secure/api/private/"}))
+    broker = {"url": "http://127.0.0.1:8888/secure/api/private/", "token": "jsb1.x.y"}
+    cfg = parse_config(_with("broker", broker))
     assert cfg.broker is not None
     assert cfg.broker.url == "http://127.0.0.1:8888/secure/api/private"
+    assert "jsb1" not in repr(cfg)
 
 
 def test_relative_read_path_message() -> None:

@@ -1,0 +1,98 @@
+"""Broker tokens: a kernel's signed, short-lived credential for private queries.
+
+The server signs, for each kernel launch, ``(kernel id, user, expiry)`` with an
+Ed25519 key kept encrypted in the state store, and hands the token to that
+kernel only (in its one-shot guard file). Whoever serves the broker checks the
+signature and the expiry and so learns who asks without a round trip to the
+server: that is what lets the broker run as a separate service. The server's
+own broker additionally requires the kernel to be alive and still its owner's,
+so a token dies with its kernel there; a separate broker relies on the expiry
+(``KernelGuard.broker_token_hours``) and on the account still being enabled.
+
+Format: ``jsb1.<payload>.<signature>``, both parts base64url without padding;
+the payload is compact JSON ``{"k": kernel, "u": user, "exp": unix seconds}``.
+Pure: ``cryptography`` and the standard library.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+__all__ = ["PREFIX", "TokenClaims", "TokenRefused", "TokenSigner", "TokenVerifier"]
+
+PREFIX = "jsb1"
+_MAX_TOKEN = 2048
+
+
+class TokenRefused(ValueError):
+    """The token is malformed, forged or expired (the reason is for logs, not callers)."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    kernel_id: str
+    user: str
+    expires: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Issues tokens (the server side)."""
+
+    def __init__(self, private_raw: bytes, clock: Callable[[], float] = time.time) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(private_raw)
+        self.clock = clock
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+    def issue(self, kernel_id: str, user: str, lifetime_seconds: float) -> str:
+        claims = {"k": kernel_id, "u": user, "exp": int(self.clock() + lifetime_seconds)}
+        payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+        signed = f"{PREFIX}.{payload}"
+        return f"{signed}.{_b64(self._key.sign(signed.encode()))}"
+
+
+class TokenVerifier:
+    """Checks tokens (wherever the broker runs)."""
+
+    def __init__(
+        self, public_key: Ed25519PublicKey, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._key = public_key
+        self.clock = clock
+
+    def verify(self, token: str) -> TokenClaims:
+        if len(token) > _MAX_TOKEN or token.count(".") != 2:
+            raise TokenRefused("malformed")
+        prefix, payload, signature = token.split(".")
+        if prefix != PREFIX:
+            raise TokenRefused("not a broker token")
+        try:
+            self._key.verify(_unb64(signature), f"{prefix}.{payload}".encode())
+            claims = json.loads(_unb64(payload))
+        except (InvalidSignature, ValueError):
+            raise TokenRefused("bad signature") from None
+        if not isinstance(claims, dict):
+            raise TokenRefused("malformed claims")
+        kernel, user, expires = claims.get("k"), claims.get("u"), claims.get("exp")
+        if not isinstance(kernel, str) or not isinstance(user, str) or type(expires) is not int:
+            raise TokenRefused("malformed claims")
+        if expires <= self.clock():
+            raise TokenRefused("expired")
+        return TokenClaims(kernel, user, expires)
