@@ -449,7 +449,7 @@ class SecureApp(ExtensionApp):
             private.default_handlers(self._kernel_caller, lambda: getattr(self, "broker", None))
         )
 
-    def _kernel_caller(self, token: str) -> tuple[str, str] | None:
+    def _kernel_caller(self, token: str) -> tuple[str, str, None] | None:
         """Who a broker token speaks for: signed by this store, unexpired, and its kernel
         still running for the same owner (a token dies with its kernel here)."""
         verifier = getattr(self, "token_verifier", None)
@@ -462,7 +462,7 @@ class SecureApp(ExtensionApp):
             return None
         if guard.owner_of(claims.kernel_id) != claims.user:
             return None
-        return claims.kernel_id, claims.user
+        return claims.kernel_id, claims.user, None  # groups: fresh from the store
 
     def _check_root_dir(self) -> None:
         """Refuse a notebook root that contains the state directory: it would be served."""

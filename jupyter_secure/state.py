@@ -300,7 +300,7 @@ class SecureState:
         state_dir: str | Path | None,
         *,
         db_url: str = "",
-        source: Literal["server", "cli"],
+        source: Literal["server", "cli", "broker"],
         user_agent: str | None = None,
         identity: Identity | None = None,
         verify: VerifyMode = "full",
@@ -352,7 +352,7 @@ class SecureState:
     def _open_trail(
         cls,
         store: Store,
-        source: Literal["server", "cli"],
+        source: Literal["server", "cli", "broker"],
         user_agent: str | None,
         verify: VerifyMode,
         parent: Configurable | None,

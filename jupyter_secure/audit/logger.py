@@ -39,6 +39,7 @@ SOURCES = {
     "cli": "jupyter-secure.cli",
     "kernel": "jupyter-secure.kernel",
     "audit": "jupyter-secure.audit",
+    "broker": "jupyter-secure.broker",
 }
 
 

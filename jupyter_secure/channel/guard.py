@@ -395,7 +395,7 @@ class KernelGuard(LoggingConfigurable):
                 "private_dir": private,
             },
             "env_keep": env_keep,
-            "broker": self._broker_entry(kernel_id, person.name),
+            "broker": self._broker_entry(kernel_id, person),
         }
         path = os.path.join(private, "guard.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -428,10 +428,11 @@ class KernelGuard(LoggingConfigurable):
         )
         return kept
 
-    def _broker_entry(self, kernel_id: str, user: str) -> dict[str, str] | None:
+    def _broker_entry(self, kernel_id: str, person: Person) -> dict[str, str] | None:
         if self.broker_base is None or self.broker_signer is None:
             return None
-        token = self.broker_signer.issue(kernel_id, user, self.broker_token_hours * 3600)
+        hours = self.broker_token_hours
+        token = self.broker_signer.issue(kernel_id, person.name, person.groups, hours * 3600)
         return {"url": self.broker_base(), "token": token}
 
     def forget(self, kernel_id: str, *, keep_dir: bool = False) -> None:

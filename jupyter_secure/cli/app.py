@@ -9,6 +9,7 @@ from .._version import __version__
 from ..errors import InvalidInput, SecureError
 from .audit import AuditCommand
 from .base import GroupCommand
+from .broker import BrokerCommand
 from .init import InitCommand, LabCommand
 from .keys import KeysCommand
 from .mfa import MfaCommand
@@ -48,6 +49,7 @@ class SecureCommand(GroupCommand):
         "access": (AccessCommand, AccessCommand.description),
         "dataset": (DatasetCommand, DatasetCommand.description),
         "budget": (BudgetCommand, BudgetCommand.description),
+        "broker": (BrokerCommand, BrokerCommand.description),
         "keys": (KeysCommand, KeysCommand.description),
         "audit": (AuditCommand, AuditCommand.description),
         "lab": (LabCommand, "Start JupyterLab on the demo workspace."),

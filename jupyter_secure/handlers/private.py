@@ -38,8 +38,11 @@ from .access import deny
 
 __all__ = ["MAX_BODY", "Authenticate", "PrivateHandler", "default_handlers"]
 
-#: ``authenticate(token) -> (kernel id, user)``, or None for a token it refuses.
-Authenticate = Callable[[str], "tuple[str, str] | None"]
+#: ``authenticate(token) -> (kernel id, user, groups)``, or None for a token it refuses.
+#: Groups None: look the account up in the broker's store (the server's own broker);
+#: a tuple: trust the token's (a broker with a store of its own).
+Authenticate = Callable[[str], "tuple[str, str, tuple[str, ...] | None] | None"]
+Caller = tuple[str, str, tuple[str, ...] | None]
 
 MAX_BODY = 64 * 1024
 _BODY_KEYS = {"query", "cell_id"}
@@ -54,7 +57,7 @@ class PrivateHandler(web.RequestHandler):
     ) -> None:
         self._authenticate = authenticate
         self._broker_getter = broker_getter
-        self._caller_cache: tuple[str, str] | None = None
+        self._caller_cache: Caller | None = None
 
     def check_xsrf_cookie(self) -> None:
         """The credential is a header a browser never sends by itself: no XSRF risk."""
@@ -68,7 +71,7 @@ class PrivateHandler(web.RequestHandler):
     def _error(self, status: int, kind: str, message: str) -> None:
         self._reply(status, {"error": kind, "message": message})
 
-    def _caller(self) -> tuple[str, str] | None:
+    def _caller(self) -> Caller | None:
         """(kernel id, owner) for a valid kernel token; else answer 401 and return None."""
         if self._caller_cache is not None:
             return self._caller_cache
@@ -92,8 +95,12 @@ class PrivateHandler(web.RequestHandler):
             self._error(503, "Unavailable", "the private-query broker is not running")
             return
         loop = asyncio.get_running_loop()
+        _, user, groups = caller
         try:
-            asker = await loop.run_in_executor(_pool, broker.asker, caller[1])
+            if groups is None:
+                asker = await loop.run_in_executor(_pool, broker.asker, user)
+            else:
+                asker = Asker(user, groups)
             result = await loop.run_in_executor(_pool, call, broker, asker)
         except NoGrant as exc:
             self._error(404, "NotFound", f"no dataset {exc.args[0]!r} you may query")

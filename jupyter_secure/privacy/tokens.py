@@ -10,7 +10,9 @@ so a token dies with its kernel there; a separate broker relies on the expiry
 (``KernelGuard.broker_token_hours``) and on the account still being enabled.
 
 Format: ``jsb1.<payload>.<signature>``, both parts base64url without padding;
-the payload is compact JSON ``{"k": kernel, "u": user, "exp": unix seconds}``.
+the payload is compact JSON ``{"k": kernel, "u": user, "g": [groups], "exp":
+unix seconds}``. The groups are the user's at launch: a broker with a store of
+its own (no user table) takes them from the token to match group grants.
 Pure: ``cryptography`` and the standard library.
 """
 
@@ -39,6 +41,7 @@ class TokenRefused(ValueError):
 class TokenClaims:
     kernel_id: str
     user: str
+    groups: tuple[str, ...]
     expires: int
 
 
@@ -61,8 +64,15 @@ class TokenSigner:
     def public_key(self) -> Ed25519PublicKey:
         return self._key.public_key()
 
-    def issue(self, kernel_id: str, user: str, lifetime_seconds: float) -> str:
-        claims = {"k": kernel_id, "u": user, "exp": int(self.clock() + lifetime_seconds)}
+    def issue(
+        self, kernel_id: str, user: str, groups: tuple[str, ...], lifetime_seconds: float
+    ) -> str:
+        claims = {
+            "k": kernel_id,
+            "u": user,
+            "g": sorted(groups),
+            "exp": int(self.clock() + lifetime_seconds),
+        }
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         signed = f"{PREFIX}.{payload}"
         return f"{signed}.{_b64(self._key.sign(signed.encode()))}"
@@ -91,8 +101,11 @@ class TokenVerifier:
         if not isinstance(claims, dict):
             raise TokenRefused("malformed claims")
         kernel, user, expires = claims.get("k"), claims.get("u"), claims.get("exp")
+        groups = claims.get("g")
         if not isinstance(kernel, str) or not isinstance(user, str) or type(expires) is not int:
+            raise TokenRefused("malformed claims")
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise TokenRefused("malformed claims")
         if expires <= self.clock():
             raise TokenRefused("expired")
-        return TokenClaims(kernel, user, expires)
+        return TokenClaims(kernel, user, tuple(groups), expires)

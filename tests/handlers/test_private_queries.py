@@ -226,3 +226,87 @@ async def test_a_token_dies_with_its_kernel(server: Any, patients: Any) -> None:
     assert r.code == 204
     r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
     assert r.code == 401
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_broker_with_a_store_of_its_own(server: Any, tmp_path: Path) -> None:
+    """`jupyter secure broker serve --trust-key`: its own process, data, ledger and trail;
+    it believes tokens signed by the server's key and nothing else."""
+    import subprocess
+    import sys
+    import time
+
+    from helpers import cli_env, run_cli
+
+    from jupyter_secure.audit.checkpoints import public_key_pem
+    from jupyter_secure.privacy.broker import Broker
+    from jupyter_secure.state import SecureState
+
+    home = tmp_path / "broker-state"
+    assert run_cli(tmp_path, "init", "--state-dir", str(home)).returncode == 0
+    pem = tmp_path / "server.pem"
+    pem.write_bytes(public_key_pem(server.state.broker_token_signer().public_key))
+    csv = tmp_path / "p.csv"
+    pl.DataFrame({"patient_id": list(range(300)), "age": [40.0] * 300,
+                  "charges": [1.0] * 300, "sex": ["F"] * 300}).write_csv(csv)  # fmt: skip
+    own = SecureState.open(str(home), source="cli", identity=ADMIN, create=False)
+    try:
+        setup = Broker(own.db, own.state_dir / "private", own.audit)
+        setup.add_dataset(GOOD, csv, ADMIN)
+        setup.grant("patients", "user", "alice", "0.5", ADMIN)
+        foreign = own.broker_token_signer()  # the broker store's own key: not trusted
+    finally:
+        own.close()
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_secure.cli", "broker", "serve", "--state-dir",
+         str(home), "--port", str(port), "--trust-key", str(pem)],
+        env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "broker listening" in line, (line, proc.poll())
+        assert time.monotonic() < deadline
+        _, _, client = await open_notebook(server, "alice")
+        got = await client.run("from jupyter_secure.kernel.session import current; "
+                               "print(current().token)")  # fmt: skip
+        token = next(m["content"]["text"] for m in got if m["msg_type"] == "stream").strip()
+        http = AsyncHTTPClient()
+        url = f"http://127.0.0.1:{port}/secure/api/private/datasets/patients/query"
+        body = json.dumps({"query": {"kind": "count", "rho": "0.2"}})
+
+        async def ask(tok: str) -> Any:
+            headers = {"Authorization": f"KernelToken {tok}"}
+            req = HTTPRequest(url, method="POST", body=body, headers=headers, request_timeout=30)
+            return await http.fetch(req, raise_error=False)
+
+        r = await ask(token)
+        if r.code != 200:
+            proc.terminate()
+            raise AssertionError(proc.communicate(timeout=30)[1][-3000:])  # its stderr
+        out = json.loads(r.body)
+        assert out["remaining"] == "0.3"
+        assert abs(out["value"] - 300) < 40
+        forged = foreign.issue("k", "alice", (), 3600)
+        assert (await ask(forged)).code == 401
+        assert (await ask(token + "x")).code == 401
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)  # and closes the pipes
+    # The release is in the broker's own ledger and trail, not the server's.
+    records = [json.loads(x) for f in sorted((home / "audit").glob("segment-*.jsonl"))
+               for x in f.read_text().splitlines()]  # fmt: skip
+    queries = [r for r in records if r.get("eventName") == "PrivateQuery"]
+    assert [q["eventSource"] for q in queries] == ["jupyter-secure.broker"]
+    assert queries[0]["userIdentity"]["name"] == "alice"
+    assert not server.events("PrivateQuery")

@@ -28,22 +28,22 @@ class Clock:
 def test_a_token_says_which_kernel_and_user() -> None:
     clock = Clock()
     signer = TokenSigner(raw_key(), clock)
-    token = signer.issue("k-1", "alice", 3600)
+    token = signer.issue("k-1", "alice", ("b", "a"), 3600)
     claims = TokenVerifier(signer.public_key, clock).verify(token)
-    assert (claims.kernel_id, claims.user) == ("k-1", "alice")
+    assert (claims.kernel_id, claims.user, claims.groups) == ("k-1", "alice", ("a", "b"))
 
 
 def test_forged_edited_expired_and_foreign_tokens_are_refused() -> None:
     clock = Clock()
     signer = TokenSigner(raw_key(), clock)
     verifier = TokenVerifier(signer.public_key, clock)
-    token = signer.issue("k-1", "alice", 60)
+    token = signer.issue("k-1", "alice", (), 60)
     prefix, payload, sig = token.split(".")
     # alice's token rewritten to say bob: the signature no longer holds
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["u"] = "bob"
     edited = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    other = TokenSigner(raw_key(), clock).issue("k-1", "alice", 60)
+    other = TokenSigner(raw_key(), clock).issue("k-1", "alice", (), 60)
     for bad in (f"{prefix}.{edited}.{sig}", other, "jsb1.x.y", "nonsense", "a" * 5000,
                 f"jsb2.{payload}.{sig}", f"{prefix}.{payload}.{sig[:-4]}AAAA"):  # fmt: skip
         with pytest.raises(TokenRefused):
