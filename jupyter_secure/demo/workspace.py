@@ -22,9 +22,9 @@ from pathlib import Path
 from ..audit.logger import Identity, Resource
 from ..identity.users import UserDirectory
 from ..state import SecureState
-from .dataset import write_patients
+from .dataset import DIAGNOSES, SEXES, write_patients
 
-__all__ = ["DEMO_USERS", "DemoWorkspace", "prepare"]
+__all__ = ["DEMO_GRANTS", "DEMO_USERS", "PRIVATE_SPEC", "DemoWorkspace", "prepare"]
 
 #: name -> (roles, groups)
 DEMO_USERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -33,6 +33,23 @@ DEMO_USERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sam": (("student",), ("class-2026",)),
 }
 DATASET = Path("protected") / "datasets" / "patients.parquet"
+#: The demo's protected dataset for private queries: what DP needs, stated, not inferred.
+PRIVATE_SPEC: dict[str, object] = {
+    "name": "patients",
+    "description": "Synthetic patients (Faker): age, sex, diagnosis and charges.",
+    "measure": "rho",
+    "per_user_budget": "1",
+    "dataset_cap": "20",
+    "privacy_unit": {"id_column": "patient_id", "max_rows_per_person": 1},
+    "columns": {
+        "age": {"type": "numeric", "lower": 18, "upper": 95},
+        "charges": {"type": "numeric", "lower": 0, "upper": 5000},
+        "sex": {"type": "category", "categories": list(SEXES)},
+        "diagnosis_code": {"type": "category", "categories": [d[0] for d in DIAGNOSES]},
+    },
+}
+#: group -> per-member budget on the demo dataset
+DEMO_GRANTS = {"research": "1", "class-2026": "0.5"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,7 @@ def prepare(
                 response={"dataset": str(dataset), "users": sorted(DEMO_USERS)},
                 resources=[Resource("dataset", "patients")],
             )
+        _protect(state, dataset, root, who)
     if created:
         _append_credentials(credentials, created)
     readme = notebooks / "shared" / "README.md"
@@ -93,6 +111,28 @@ def prepare(
     if not readme.exists():
         readme.write_text(WELCOME, encoding="utf-8")
     return DemoWorkspace(root, notebooks, state_dir, credentials, dataset, created)
+
+
+def _protect(state: SecureState, dataset: Path, root: Path, who: Identity) -> None:
+    """Register the demo data as a protected dataset (once), granted to the demo groups."""
+    import polars as pl
+
+    from ..privacy.broker import Broker
+
+    broker = Broker(state.db, state.state_dir / "private", state.audit)
+    if any(d["name"] == "patients" for d in broker.list()):
+        return
+    frame = pl.read_parquet(dataset).with_columns(
+        (2026 - pl.col("birth_date").dt.year()).cast(pl.Float64).alias("age")
+    )
+    staging = state.state_dir / "protected" / ".patients-dp.parquet"
+    frame.select("patient_id", "age", "sex", "diagnosis_code", "charges").write_parquet(staging)
+    try:
+        broker.add_dataset(PRIVATE_SPEC, staging, who)
+    finally:
+        staging.unlink(missing_ok=True)
+    for group, budget in DEMO_GRANTS.items():
+        broker.grant("patients", "group", group, budget, who)
 
 
 def _append_credentials(path: Path, passwords: dict[str, str]) -> None:
@@ -119,6 +159,13 @@ terminal next to this one:
     jupyter secure audit verify --state-dir ../state
 
 Everyone reads `shared/`; your own work goes in `home/<your name>/`, which only
-you can open. Who may do what is in `../state/policy.toml`
+you can open. The same patients answer differentially private queries from a
+notebook, charged to your own budget:
+
+    from jupyter_secure import private
+    ds = private.dataset("patients")
+    ds.mean("age", rho=0.05)
+
+Who may do what is in `../state/policy.toml`
 (`jupyter secure policy check`, `jupyter secure policy explain`).
 """

@@ -113,12 +113,15 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
     }
     query = run_cli(tmp_path, "audit", "query", "--json", "--state-dir", str(state))
     names = [json.loads(x)["eventName"] for x in query.stdout.splitlines()]
-    assert names[:6] == [
+    assert names[:9] == [
         "StateInitialized",
         "UserAdded",
         "UserAdded",
         "UserAdded",
         "DemoWorkspaceCreated",
+        "DatasetChanged",  # the demo data, protected for private queries
+        "BudgetChanged",
+        "BudgetChanged",
         "ServerStarted",
     ]
     assert {"Login", "MfaEnrolled"} <= set(names)
@@ -134,3 +137,23 @@ def test_a_second_run_keeps_users_data_and_passwords(tmp_path: Path) -> None:
     assert again.new_passwords == {}
     assert again.dataset.read_bytes() == data
     assert len(first.credentials.read_text().splitlines()) == 3
+
+
+def test_the_demo_data_is_a_protected_dataset_for_the_demo_groups(tmp_path: Path) -> None:
+    """dana (research) and sam (class-2026) can query it privately; nobody reads its rows."""
+    from jupyter_secure.privacy.broker import Broker
+    from jupyter_secure.state import SecureState
+
+    ws = prepare(tmp_path / "ws", rows=50)
+    prepare(tmp_path / "ws", rows=50)  # a second run adds nothing twice
+    with SecureState.open(ws.state_dir, source="cli", create=False) as state:
+        broker = Broker(state.db, state.state_dir / "private", state.audit)
+        shown = broker.show("patients")
+        assert {(g["principal"], g["budget"]) for g in shown["grants"]} == {
+            ("research", "1"), ("class-2026", "0.5")}  # fmt: skip
+        assert "name" not in shown["spec"]["columns"]
+        dana = broker.asker("dana")
+        out = broker.query(dana, "patients", {"kind": "mean", "column": "age", "rho": "0.5"})
+        assert 18 <= out["value"] <= 95
+        assert broker.datasets(broker.asker("admin")) == []  # staff holds no grant
+    assert not list((ws.state_dir / "protected").glob(".patients-dp*"))
