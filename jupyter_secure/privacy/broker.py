@@ -229,6 +229,7 @@ class Broker:
             "value": result.get("value"),
             "ci": result.get("ci"),
             "groups": result.get("groups"),
+            "mechanism": result.get("mechanism", {}),
             "cost": _text(charge.cost),
             "measure": measure,
             "remaining": _text(max(charge.remaining, Amount.zero(measure))),

@@ -39,7 +39,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -262,9 +262,12 @@ class Release:
     cost: Amount
     groups: tuple[Group, ...] | None = None
     details: dict[str, float] = field(default_factory=dict)
+    #: the noise behind each statistic: {"len": {"distribution": ..., "scale": ...}}
+    mechanism: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "mechanism": self.mechanism,
             "value": self.value,
             "ci": list(self.ci) if self.ci is not None else None,
             "groups": [{"key": g.key, "value": g.value, "ci": list(g.ci)} for g in self.groups]
@@ -358,17 +361,21 @@ class Plan:
         self._released = True
         frame = self._measurement(data).collect()
         q, spec = self.query, self.spec
+        mechanism = {
+            name: {"distribution": self.distributions.get(name, ""), "scale": scale}
+            for name, scale in self.scales.items()
+        }
         if q.kind == "quantile":
-            return self._quantiles(frame)
+            return replace(self._quantiles(frame), mechanism=mechanism)
         if not q.by:
             value, ci, details = _estimate(q, spec, frame.row(0, named=True), self.accuracy)
-            return Release(value, ci, self.cost, None, details)
+            return Release(value, ci, self.cost, None, details, mechanism)
         rows = {tuple(r[c] for c in q.by): r for r in frame.iter_rows(named=True)}
         groups = []
         for key in _keys(spec, q.by):
             value, ci, _ = _estimate(q, spec, rows[key], self.accuracy)
             groups.append(Group(dict(zip(q.by, key, strict=True)), value, ci))
-        return Release(None, None, self.cost, tuple(groups))
+        return Release(None, None, self.cost, tuple(groups), {}, mechanism)
 
     def _quantiles(self, frame: pl.DataFrame) -> Release:
         q, col = self.query, self.spec.numeric[str(self.query.column)]

@@ -85,6 +85,9 @@ def test_queries_release_with_interval_cost_and_remaining(broker: Broker) -> Non
     assert lo <= out["value"] <= hi
     assert abs(out["value"] - 800) < 100  # 400 people x 2 rows (max 3 kept)
     assert Amount.parse(out["remaining"], "rho") >= Amount.parse("0.4", "rho")
+    # the ledger row keeps the mechanism with the result (distribution and scale)
+    assert out["mechanism"]["len"]["distribution"] == "Integer Gaussian"
+    assert out["mechanism"]["len"]["scale"] > 0
     grouped = broker.query(ALICE, "patients", {"kind": "mean", "column": "age", "by": ["sex"],
                                                "rho": "0.2"})  # fmt: skip
     assert [g["key"] for g in grouped["groups"]] == [{"sex": "F"}, {"sex": "M"}]
