@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 
 from jupyter_core.application import JupyterApp, base_aliases, base_flags
 from sqlalchemy.orm import Session
@@ -78,6 +78,8 @@ class StateCommand(JupyterApp):
     verify_mode: ClassVar[VerifyMode] = "newest"
     #: Whether this command may create a state store that does not exist yet.
     creates_store: ClassVar[bool] = False
+    #: Who records this command's audit events (the broker service records as "broker").
+    audit_source: ClassVar[Literal["cli", "broker"]] = "cli"
 
     state_dir = Unicode(
         "",
@@ -124,7 +126,7 @@ class StateCommand(JupyterApp):
             self._state = SecureState.open(
                 self.resolved_state_dir(),
                 db_url=self.resolved_db_url(),
-                source="cli",
+                source=self.audit_source,
                 user_agent=self.user_agent,
                 identity=Identity.os_user(),
                 verify=self.verify_mode,

@@ -28,9 +28,7 @@ from typing import Any
 
 from traitlets import Int, Unicode
 
-from ..audit.logger import Identity
 from ..errors import InvalidInput
-from ..state import SecureState
 from .base import GroupCommand, StateCommand, state_aliases, state_flags
 
 __all__ = ["BrokerCommand"]
@@ -65,20 +63,7 @@ class BrokerServe(StateCommand):
         store's own key (the server and the broker share the store).""",
     ).tag(config=True)
 
-    @property
-    def state(self) -> SecureState:
-        if self._state is None:
-            self._state = SecureState.open(
-                self.resolved_state_dir(),
-                db_url=self.resolved_db_url(),
-                source="broker",
-                user_agent=self.user_agent,
-                identity=Identity.os_user(),
-                verify=self.verify_mode,
-                parent=self,
-                create=False,
-            )
-        return self._state
+    audit_source = "broker"
 
     def run(self) -> None:
         from ..audit.checkpoints import load_public_key

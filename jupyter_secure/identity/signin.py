@@ -865,6 +865,42 @@ class SignIn:
             return False
         return (self.now() - mfa_at).total_seconds() <= self.policy.step_up_max_age
 
+    def _step_up_code(
+        self,
+        s: Session,
+        user: User,
+        code: str,
+        ident: Identity,
+        now: dt.datetime,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> Outcome | None:
+        """Throttling, lockout and the code itself for a step-up; None when the code holds.
+
+        A refusal is recorded as ``StepUp`` with its reason; a wrong code counts
+        towards the lockout like any other.
+        """
+        wait = self._wait(s, user.name, now)
+        if wait > 0:
+            return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
+        self._lift_expired_lock(user, now)
+        if self._locked(user, now):
+            self._record(
+                "StepUp", ident, ip=ip, user_agent=user_agent, error="AccountLocked", user=user.name
+            )
+            return Outcome(False, CODE_FAILED, "invalid")
+        ok, reason = self._check_totp(s, user, code, now)
+        if not ok:
+            just_locked = self._fail(s, user, user_name=user.name, ip=ip, factor="step-up", now=now)
+            self._record(
+                "StepUp", ident, ip=ip, user_agent=user_agent, error=reason, user=user.name
+            )
+            if just_locked:
+                self._note_lock(user, ip, user_agent)
+            return Outcome(False, CODE_FAILED, "invalid")
+        return None
+
     def step_up(self, token: str, code: str, *, ip: str | None, user_agent: str | None) -> Outcome:
         """Re-enter a TOTP code in a signed-in session to unlock sensitive actions."""
         now = self.now()
@@ -877,31 +913,9 @@ class SignIn:
             if user is None:
                 return Outcome(False, "Sign in first.", "expired")
             ident = self.identity(user, session_id=row.public_id, mfa=row.mfa_at is not None)
-            wait = self._wait(s, user.name, now)
-            if wait > 0:
-                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
-            self._lift_expired_lock(user, now)
-            if self._locked(user, now):
-                self._record(
-                    "StepUp",
-                    ident,
-                    ip=ip,
-                    user_agent=user_agent,
-                    error="AccountLocked",
-                    user=user.name,
-                )
-                return Outcome(False, CODE_FAILED, "invalid")
-            ok, reason = self._check_totp(s, user, code, now)
-            if not ok:
-                just_locked = self._fail(
-                    s, user, user_name=user.name, ip=ip, factor="step-up", now=now
-                )
-                self._record(
-                    "StepUp", ident, ip=ip, user_agent=user_agent, error=reason, user=user.name
-                )
-                if just_locked:
-                    self._note_lock(user, ip, user_agent)
-                return Outcome(False, CODE_FAILED, "invalid")
+            failed = self._step_up_code(s, user, code, ident, now, ip=ip, user_agent=user_agent)
+            if failed is not None:
+                return failed
             row.mfa_at = now
             self._record(
                 "StepUp",
@@ -957,31 +971,9 @@ class SignIn:
                 return Outcome(False, problem, "refused")
             assert user is not None  # noqa: S101 - refused otherwise
             ident = self.identity(user)
-            wait = self._wait(s, user.name, now)
-            if wait > 0:
-                return Outcome(False, _throttled(wait), "throttled", retry_after=wait)
-            self._lift_expired_lock(user, now)
-            if self._locked(user, now):
-                self._record(
-                    "StepUp",
-                    ident,
-                    ip=ip,
-                    user_agent=user_agent,
-                    error="AccountLocked",
-                    user=user.name,
-                )
-                return Outcome(False, CODE_FAILED, "invalid")
-            ok, reason = self._check_totp(s, user, code, now)
-            if not ok:
-                just_locked = self._fail(
-                    s, user, user_name=user.name, ip=ip, factor="step-up", now=now
-                )
-                self._record(
-                    "StepUp", ident, ip=ip, user_agent=user_agent, error=reason, user=user.name
-                )
-                if just_locked:
-                    self._note_lock(user, ip, user_agent)
-                return Outcome(False, CODE_FAILED, "invalid")
+            failed = self._step_up_code(s, user, code, ident, now, ip=ip, user_agent=user_agent)
+            if failed is not None:
+                return failed
             self._record(
                 "StepUp",
                 self.identity(user, mfa=True),
