@@ -36,3 +36,9 @@ if [ ${#quick[@]} -gt 0 ]; then
 else
     python bench/cell_overhead.py --write
 fi
+echo "==> private queries against pandas (broker, end to end, budget efficiency, coverage)"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/dp_bench.py --quick
+else
+    python bench/dp_bench.py | tee bench/results/dp.md
+fi
