@@ -318,7 +318,17 @@ class SecureApp(ExtensionApp):
         if self.broker_url:
             self.guard.broker_base = lambda: self.broker_url
             self.log.info("jupyter-secure: private queries go to the broker at %s", self.broker_url)
+        elif self.guard.abi == 0:
+            # Without Landlock a notebook runs as this server's account and could read
+            # <state>/private and the ledger directly: no private queries here.
+            self.guard.broker_base = None
+            self.log.warning(
+                "jupyter-secure: private queries are OFF: without Landlock a notebook could "
+                "read the protected data; run `jupyter secure broker serve --trust-key` "
+                "under its own account and set SecureApp.broker_url"
+            )
         else:
+            self.guard.guards_private_data = True
             self.broker = Broker(self.state.db, self.state.state_dir / "private", self.state.audit)
         self._wire_policy(server)
         self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
@@ -462,6 +472,8 @@ class SecureApp(ExtensionApp):
             return None
         if guard.owner_of(claims.kernel_id) != claims.user:
             return None
+        if not guard.broker_token_current(claims.kernel_id, token):
+            return None  # a token of an earlier (re)start of this kernel
         return claims.kernel_id, claims.user, None  # groups: fresh from the store
 
     def _check_root_dir(self) -> None:

@@ -15,6 +15,7 @@ kernel manager call it, and the tests drive it directly.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -194,6 +195,11 @@ class KernelGuard(LoggingConfigurable):
         self.broker_base: Callable[[], str] | None = None
         #: Signs each launch's broker token (set by SecureApp with the store's key).
         self.broker_signer: TokenSigner | None = None
+        #: The protected data sits in this server's state directory (the in-process
+        #: broker): every kernel given a broker token must then be sandboxed, or refuse
+        #: to start, since an unsandboxed kernel could read the data directly.
+        self.guards_private_data = False
+        self._broker_tokens: dict[str, str] = {}  # kernel id -> sha256 of its current token
         self._launches: dict[str, _Launch] = {}
         self._tokens: dict[str, str] = {}  # sha256(token) -> kernel id
         self.pool = MaskingPool(self.mask_workers, self.mask_in_pool_bytes)
@@ -388,7 +394,7 @@ class KernelGuard(LoggingConfigurable):
             if self.witness_base is not None
             else None,
             "sandbox": {
-                "required": bool(self.require_sandbox),
+                "required": bool(self.require_sandbox) or self.guards_private_data,
                 "read": plan.read,
                 "write": plan.write,
                 "read_files": [*plan.read_files, os.path.realpath(connection_file)],
@@ -433,6 +439,7 @@ class KernelGuard(LoggingConfigurable):
             return None
         hours = self.broker_token_hours
         token = self.broker_signer.issue(kernel_id, person.name, person.groups, hours * 3600)
+        self._broker_tokens[kernel_id] = hashlib.sha256(token.encode()).hexdigest()
         return {"url": self.broker_base(), "token": token}
 
     def forget(self, kernel_id: str, *, keep_dir: bool = False) -> None:
@@ -441,8 +448,15 @@ class KernelGuard(LoggingConfigurable):
         if launch is None:
             return
         self._tokens.pop(launch.token_hash, None)
+        self._broker_tokens.pop(kernel_id, None)
         if not keep_dir:
             shutil.rmtree(launch.private_dir, ignore_errors=True)
+
+    def broker_token_current(self, kernel_id: str, token: str) -> bool:
+        """Whether ``token`` is the one issued at this kernel's latest (re)start."""
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        current = self._broker_tokens.get(kernel_id)
+        return current is not None and hmac.compare_digest(current, digest)
 
     def owner_of(self, kernel_id: str) -> str | None:
         launch = self._launches.get(kernel_id)

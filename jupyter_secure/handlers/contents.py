@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from typing import Any
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
@@ -31,6 +32,12 @@ from .identity_provider import current_request_user
 __all__ = ["SecureContentsManager"]
 
 
+class ThroughSymlink(web.HTTPError, PermissionError):
+    """A path that resolves through a symbolic link: a 404 to the client, and an
+    ``OSError`` to jupyter_server's directory listing, which then leaves the
+    entry out instead of failing the whole listing."""
+
+
 class SecureContentsManager(AsyncLargeFileManager):
     """The default contents manager, with listings filtered by the path rules."""
 
@@ -40,6 +47,24 @@ class SecureContentsManager(AsyncLargeFileManager):
         self.policy: LivePolicy | None = None
         #: set by SecureApp: masks the outputs of notebooks saved during a request
         self.guard: KernelGuard | None = None
+
+    def _get_os_path(self, path: str) -> str:
+        """The file behind an API path, never through a symbolic link.
+
+        The server runs unsandboxed as the account that owns the state
+        directory; a link a kernel made in its workspace (``home/alice/x ->
+        <state>/private``, or ``-> ../bob``) would otherwise let the contents
+        API read what the kernel itself cannot, and dodge the path rules, which
+        are decided on the API path. So a path whose real location differs from
+        its spelled one is refused like a path outside the root.
+        """
+        os_path: str = super()._get_os_path(path)  # type: ignore[no-untyped-call]
+        root = str(self.root_dir)
+        spelled = os.path.relpath(os.path.abspath(os_path), os.path.abspath(root))
+        real = os.path.relpath(os.path.realpath(os_path), os.path.realpath(root))
+        if spelled != real:
+            raise ThroughSymlink(404, f"{path} goes through a symbolic link")
+        return os_path
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         user = current_request_user.get()

@@ -21,7 +21,12 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from jupyter_secure.audit.logger import Identity
 from jupyter_secure.channel.guard import landlock_abi
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [
+    pytest.mark.timeout(240),
+    # The server's own broker runs only where kernels are sandboxed (see
+    # test_no_sandbox_no_broker.py for the other case).
+    pytest.mark.skipif(landlock_abi() == 0, reason="needs Landlock"),
+]
 ADMIN = Identity("OSUser", "root")
 
 ASK = """
@@ -157,7 +162,6 @@ async def test_a_dataset_not_granted_looks_like_none(server: Any, patients: Any)
     assert listing == {"datasets": []}
 
 
-@pytest.mark.skipif(landlock_abi() == 0, reason="needs Landlock")
 async def test_the_kernel_cannot_read_the_data_or_the_ledger(server: Any, patients: Any) -> None:
     state = Path(server.state.state_dir)
     parquet = next((state / "private").glob("*.parquet"))
@@ -222,6 +226,10 @@ async def test_a_token_dies_with_its_kernel(server: Any, patients: Any) -> None:
     headers = {"Authorization": f"KernelToken {token}"}
     r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
     assert r.code == 200
+    r = await b.post(f"api/kernels/{kernel_id}/restart")  # same kernel id, a new token
+    assert r.code == 200
+    r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
+    assert r.code == 401
     r = await b.fetch("DELETE", f"api/kernels/{kernel_id}")
     assert r.code == 204
     r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
@@ -310,3 +318,38 @@ async def test_a_broker_with_a_store_of_its_own(server: Any, tmp_path: Path) -> 
     assert [q["eventSource"] for q in queries] == ["jupyter-secure.broker"]
     assert queries[0]["userIdentity"]["name"] == "alice"
     assert not server.events("PrivateQuery")
+
+
+async def test_links_a_kernel_makes_do_not_open_the_server_side(
+    server: Any, patients: Any, jp_root_dir: Path
+) -> None:
+    """The kernel cannot read the data, but it can make a link in its workspace; the
+    (unsandboxed) contents API must not follow it to the data, or to bob's home."""
+    state = Path(server.state.state_dir)
+    parquet = next((state / "private").glob("*.parquet"))
+    (jp_root_dir / "home" / "bob").mkdir(parents=True, exist_ok=True)
+    (jp_root_dir / "home" / "bob" / "diary.txt").write_text("bob's secret\n")
+    b, _, client = await open_notebook(server, "alice")
+    code = f"""
+import os
+os.symlink({str(parquet)!r}, "data.parquet")
+os.symlink({str(parquet.parent)!r}, "private")
+os.symlink("../bob", "bob")
+print("linked")
+"""
+    got = await client.run(code)
+    assert "linked" in text_of(got), text_of(got)[:2000]
+    for path in ("home/alice/data.parquet", "home/alice/private",
+                 f"home/alice/private/{parquet.name}", "home/alice/bob/diary.txt"):  # fmt: skip
+        r = await b.get(f"api/contents/{path}?content=1")
+        assert r.code == 404, (path, r.code, r.body[:200])
+        assert b"PAR1" not in r.body
+        assert b"secret" not in r.body
+    r = await b.fetch("PUT", "api/contents/home/alice/bob/planted.txt",
+                      json_body={"type": "file", "format": "text", "content": "x"})  # fmt: skip
+    assert r.code == 404
+    assert not (jp_root_dir / "home" / "bob" / "planted.txt").exists()
+    r = await b.get("api/contents/home/alice")  # the listing still works, without the links
+    assert r.code == 200
+    names = {e["name"] for e in json.loads(r.body)["content"]}
+    assert not names & {"data.parquet", "private", "bob"}
