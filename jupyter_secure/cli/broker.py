@@ -97,8 +97,10 @@ class BrokerServe(StateCommand):
     async def _serve(self, handlers: list[Any], log_function: Any) -> None:
         from tornado import web
 
+        from ..handlers.private import MAX_BODY
+
         app = web.Application(handlers, log_function=log_function)
-        server = app.listen(self.port, address=self.ip, xheaders=False)
+        server = app.listen(self.port, address=self.ip, xheaders=False, max_body_size=MAX_BODY)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -365,13 +365,15 @@ class DatasetShow(_PrivateCommand):
             print_table(spend)
 
 
-class DatasetRemove(_PrivateCommand):
+class DatasetRemove(_StepUpCommand):
     name = "jupyter-secure-dataset-remove"
     description = """Remove a protected dataset: its prepared data, its grants and its spend
-    records. The audit trail keeps its history. Asks no question: give --yes."""
-    examples = "jupyter secure dataset remove patients --yes"
+    records. The audit trail keeps its history. Asks no question: give --yes. Needs --admin
+    and a fresh code too: a dataset added again under the name starts with no spend."""
+    examples = "jupyter secure dataset remove patients --yes --admin carol"
+    aliases = _step_up_aliases("DatasetRemove")
     flags = {
-        **state_flags,
+        **_step_up_flags("DatasetRemove"),
         "yes": ({"DatasetRemove": {"yes": True}}, "Confirm the removal (required)."),
     }
     yes = Bool(False, help="Confirm the removal (required).").tag(config=True)
@@ -384,6 +386,7 @@ class DatasetRemove(_PrivateCommand):
             )
         broker = self.broker()
         shown = broker.show(name)
+        self.step_up("removing a dataset (its spend is forgotten with it)")
         broker.remove_dataset(name, Identity.os_user())
         print(
             f"removed dataset {name} (spent {shown['spent']} of {shown['cap']}; "
@@ -425,19 +428,25 @@ class DatasetGrant(_StepUpCommand):
         print(f"{kind} {who} may spend {result['after']}{each} on {name}{before}")
 
 
-class DatasetRevoke(_PrivateCommand):
+class DatasetRevoke(_StepUpCommand):
     name = "jupyter-secure-dataset-revoke"
     description = """Take a grant away from a group (--group) or a user (--user). What was
-    spent stays recorded; a user may still query through another grant they hold."""
+    spent stays recorded; a user may still query through another grant they hold. When
+    that other grant is larger (a user's own grant wins over their groups'), revoking is a
+    raise and needs --admin and a fresh code."""
     examples = "jupyter secure dataset revoke patients --group ward7"
-    aliases = {**state_aliases, "group": "DatasetRevoke.group", "user": "DatasetRevoke.user"}
+    aliases = _step_up_aliases("DatasetRevoke", group="group", user="user")
+    flags = _step_up_flags("DatasetRevoke")
     group = Unicode("", help="The group whose grant is taken away.").tag(config=True)
     user = Unicode("", help="The user whose own grant is taken away.").tag(config=True)
 
     def run(self) -> None:
         (name,) = self.positional("name")
         kind, who = _principal(self.group, self.user)
-        self.broker().revoke(name, kind, who, Identity.os_user())
+        broker = self.broker()
+        if broker.revoke_raises(name, kind, who):
+            self.step_up("revoking a grant smaller than the user's group grant (a raise)")
+        broker.revoke(name, kind, who, Identity.os_user())
         print(f"revoked the grant of {kind} {who} on {name}")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -45,7 +46,10 @@ Authenticate = Callable[[str], "tuple[str, str, tuple[str, ...] | None] | None"]
 Caller = tuple[str, str, tuple[str, ...] | None]
 
 MAX_BODY = 64 * 1024
+#: Requests one user may have in the broker at once (the rest are told to wait).
+MAX_IN_FLIGHT = 2
 _BODY_KEYS = {"query", "cell_id"}
+_in_flight: dict[str, int] = {}
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jupyter-secure-broker")
 
 
@@ -94,24 +98,43 @@ class PrivateHandler(web.RequestHandler):
         if broker is None:
             self._error(503, "Unavailable", "the private-query broker is not running")
             return
-        loop = asyncio.get_running_loop()
         _, user, groups = caller
+        if _in_flight.get(user, 0) >= MAX_IN_FLIGHT:
+            self._error(429, "Busy", f"you have {MAX_IN_FLIGHT} private queries running; "
+                        "ask again when one has answered")  # fmt: skip
+            return
+        _in_flight[user] = _in_flight.get(user, 0) + 1
         try:
+            loop = asyncio.get_running_loop()
             if groups is None:
                 asker = await loop.run_in_executor(_pool, broker.asker, user)
             else:
                 asker = Asker(user, groups)
             result = await loop.run_in_executor(_pool, call, broker, asker)
-        except NoGrant as exc:
-            self._error(404, "NotFound", f"no dataset {exc.args[0]!r} you may query")
-        except BudgetExceeded as exc:
-            self._error(409, "BudgetExceeded", str(exc))
-        except Busy:
-            self._error(409, "Busy", "the same query is being answered; ask again in a moment")
-        except (QueryError, BrokerError) as exc:
-            self._error(400, "QueryError", str(exc))
+        except Exception as exc:  # each kind answered below; nothing else leaks
+            self._refused(exc, user)
         else:
             self._reply(200, result)
+        finally:
+            left = _in_flight.get(user, 1) - 1
+            if left:
+                _in_flight[user] = left
+            else:
+                _in_flight.pop(user, None)
+
+    def _refused(self, exc: Exception, user: str) -> None:
+        if isinstance(exc, NoGrant):
+            self._error(404, "NotFound", f"no dataset {exc.args[0]!r} you may query")
+        elif isinstance(exc, BudgetExceeded):
+            self._error(409, "BudgetExceeded", str(exc))
+        elif isinstance(exc, Busy):
+            self._error(409, "Busy", "the same query is being answered; ask again in a moment")
+        elif isinstance(exc, QueryError | BrokerError):
+            self._error(400, "QueryError", str(exc))
+        else:
+            # Nothing about the failure leaves the server but its time (in its log).
+            logging.getLogger(__name__).error("private query by %s failed", user, exc_info=exc)
+            self._error(500, "BrokerError", "the broker failed on this request; see its log")
 
     def _body(self) -> dict[str, Any] | None:
         if len(self.request.body) > MAX_BODY:
@@ -119,7 +142,7 @@ class PrivateHandler(web.RequestHandler):
             return None
         try:
             body = json.loads(self.request.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             self._error(400, "QueryError", "body: not JSON")
             return None
         if not isinstance(body, dict) or not isinstance(body.get("query"), dict):

@@ -43,7 +43,7 @@ from ..storage.models import PrivateDataset, PrivateGrant, PrivateSpend, User
 from ..storage.paths import ensure_private_dir
 from .amounts import Amount, AmountError, Measure
 from .ledger import GRANT_KINDS, Budget, Charge, DatasetRow, Ledger, NoGrant
-from .queries import parse_query, plan_query, prepare
+from .queries import PUBLIC_MAX_ROWS, parse_query, plan_query, prepare
 from .spec import DatasetSpec, parse_spec
 
 __all__ = ["Asker", "Broker", "BrokerError", "spec_to_json"]
@@ -311,14 +311,20 @@ class Broker:
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise BrokerError(f"file: cannot read {source}: {exc}") from None
         spec.check_columns({c: _kind_of(t) for c, t in schema.items()})
+        if spec.unit.id_column is not None:
+            _check_ids(raw, spec.unit.id_column)
         ensure_private_dir(self.data_dir, what="protected data directory")
         fd, tmp = tempfile.mkstemp(prefix=".adding-", suffix=".parquet", dir=self.data_dir)
         os.close(fd)
         try:
             try:
                 prepare(spec, raw).sink_parquet(tmp)
+                rows = pl.scan_parquet(tmp).select(pl.len()).collect().item()
             except pl.exceptions.PolarsError as exc:
                 raise BrokerError(f"file: {exc}") from None
+            if rows > PUBLIC_MAX_ROWS:
+                raise BrokerError(f"file: more than {PUBLIC_MAX_ROWS:,} rows (the bound the "
+                                  "accounting of sums assumes)")  # fmt: skip
             version = _sha256(Path(tmp))
             final = self._path(spec.name, version)
             request = {"action": "add", "dataset": spec.name, "file": source.name}
@@ -447,6 +453,32 @@ class Broker:
                 return True
             return new > current
 
+    def revoke_raises(self, name: str, kind: str, principal: str) -> bool:
+        """Whether taking ``principal``'s grant away would let them spend *more*.
+
+        A user's own grant wins over their groups', so revoking a small own grant
+        can hand them a larger group budget: that is a raise, and needs the same
+        confirmation as one. Revoking a group's grant never raises anyone.
+        """
+        if kind != "user":
+            return False
+        with self.db.read() as s:
+            row = s.get(PrivateDataset, name)
+            own = s.get(PrivateGrant, (name, "user", principal))
+            if row is None or own is None:
+                return False
+            groups = self.asker(principal).groups if self._user_exists(s, principal) else ()
+            shared = [
+                g.budget_nanos
+                for g in s.scalars(
+                    select(PrivateGrant).where(
+                        PrivateGrant.dataset == name, PrivateGrant.kind == "group"
+                    )
+                )
+                if g.principal in groups
+            ]
+            return bool(shared) and max(shared) > own.budget_nanos
+
     def set_budget(self, name: str, user: str, amount: str, actor: Identity) -> dict[str, Any]:
         """Give ``user`` their own budget on ``name`` (overrides group grants)."""
         return self.grant(name, "user", user, amount, actor)
@@ -494,6 +526,27 @@ def _charged(allowance: Amount | None, loss: Amount) -> Amount:
     asked for, so "ρ=0.2 left" buys exactly one more ρ=0.2 query.
     """
     return max(allowance, loss) if allowance is not None else loss
+
+
+def _check_ids(raw: pl.LazyFrame, column: str) -> None:
+    """Every row must name its person: rows without an id would all count as one
+    "person", and dropping one real person could then change which of them are kept."""
+    try:
+        missing = (
+            raw.select(
+                (
+                    pl.col(column).is_null()
+                    | (pl.col(column).cast(pl.String).str.strip_chars() == "")
+                ).sum()
+            )
+            .collect()
+            .item()
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise BrokerError(f"file: {exc}") from None
+    if missing:
+        raise BrokerError(f"privacy_unit.id_column: {missing} rows have no {column} "
+                          "(every row must name its person; fix or drop them first)")  # fmt: skip
 
 
 def _m(row: Any) -> Measure:

@@ -67,8 +67,12 @@ class BudgetExceeded(Exception):
     """A charge would take the user's budget or the dataset's cap past its limit."""
 
     def __init__(self, dataset: str, needed: Amount, left: Amount, scope: str) -> None:
-        whose = "you have" if scope == "user" else "the dataset has"
-        super().__init__(f"needs {needed}, {whose} {format_left(left)} left on {dataset!r}")
+        if scope == "user":
+            message = f"needs {needed}, you have {format_left(left)} left on {dataset!r}"
+        else:
+            # What the cap has left would tell everyone's spend together: not said.
+            message = f"needs {needed}, more than the dataset-wide cap of {dataset!r} has left"
+        super().__init__(message)
         self.dataset = dataset
         self.needed = needed
         self.left = left

@@ -36,8 +36,10 @@ on import: that is what its polars plugin needs; nothing here uses
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -70,7 +72,11 @@ _MAX_BY = 3
 MAX_GROUPS = 10_000
 _ALPHA = 0.05
 #: The cheapest allowance a target accuracy may be solved to (below it: refused).
-_MIN_ALLOWANCE_NANOS = 1
+#: The smallest allowance a query may spend (10^-6): below it a release is noise,
+#: and a budget would buy millions of full scans.
+MIN_ALLOWANCE_NANOS = 1_000
+_MIN_ACCURACY = 1e-6
+_MAX_ACCURACY = 1e15
 _MAX_ALLOWANCE_NANOS = 1000 * NANO
 _BISECTIONS = 20
 
@@ -91,8 +97,8 @@ class Filter:
             return col.eq(self.value)
         if self.op == "!=":
             return col.ne(self.value)
-        if isinstance(self.value, tuple):  # "in"
-            return col.is_in(list(self.value))
+        if isinstance(self.value, tuple):  # "in", as OR-ed equalities (what OpenDP supports)
+            return functools.reduce(operator.or_, (col.eq(v) for v in self.value))
         number = float(self.value)
         return {"<": col < number, "<=": col <= number, ">": col > number,
                 ">=": col >= number}[self.op]  # fmt: skip
@@ -144,21 +150,28 @@ def _filter(i: int, raw: object, spec: DatasetSpec) -> Filter:
     if not isinstance(raw, Mapping) or set(raw) != {"column", "op", "value"}:
         raise QueryError(f"{where}: expected {{column, op, value}}")
     column, op, value = raw["column"], raw["op"], raw["value"]
+    if not isinstance(column, str) or not isinstance(op, str):
+        raise QueryError(f"{where}: column and op must be text")
     if column in spec.categories:
         public = spec.categories[column].categories
         if op not in _CATEGORY_OPS:
             raise QueryError(f"{where}.op: {column} is a category: use ==, != or in")
         values = value if op == "in" else [value]
-        if not isinstance(values, list) or not values or any(v not in public for v in values):
+        if (
+            not isinstance(values, list)
+            or not values
+            or len(values) > len(public)
+            or any(not isinstance(v, str) or v not in public for v in values)
+        ):
             raise QueryError(f"{where}.value: must be among the public categories of {column}")
         return Filter(column, op, tuple(values) if op == "in" else str(value))
     if column in spec.numeric:
         if op not in _NUMERIC_OPS:
             raise QueryError(f"{where}.op: {column} is numeric: use <, <=, > or >=")
-        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-        if number is None or not math.isfinite(number):
+        number = _finite(value)
+        if number is None:
             raise QueryError(f"{where}.value: expected a finite number")
-        return Filter(column, op, float(value))
+        return Filter(column, op, number)
     raise QueryError(f"{where}.column: {column!r} is not a column of {spec.name}")
 
 
@@ -176,6 +189,8 @@ def parse_query(data: Mapping[str, Any], spec: DatasetSpec) -> Query:
     if kind not in KINDS:
         raise QueryError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     column = data.get("column")
+    if column is not None and not isinstance(column, str):
+        raise QueryError("column: expected a column name")
     if kind == "count":
         if column is not None:
             raise QueryError("column: a count takes no column")
@@ -215,16 +230,30 @@ def _allowance(data: Mapping[str, Any], measure: Measure) -> tuple[Amount | None
         raise QueryError(f"{measure}: give either {measure} (the privacy loss to spend) "
                          "or accuracy (the 95 % half-width to buy)")  # fmt: skip
     if "accuracy" in data:
-        target = data["accuracy"]
-        if isinstance(target, bool) or not isinstance(target, int | float):
-            raise QueryError("accuracy: expected a positive number")
-        if not math.isfinite(target) or target <= 0:
-            raise QueryError("accuracy: expected a positive number")
-        return None, float(target)
+        target = _finite(data["accuracy"])
+        if target is None or not _MIN_ACCURACY <= target <= _MAX_ACCURACY:
+            raise QueryError(f"accuracy: expected a number from {_MIN_ACCURACY:g} to "
+                             f"{_MAX_ACCURACY:g}")  # fmt: skip
+        return None, target
     try:
-        return Amount.parse(data[measure], measure, field=measure, allow_zero=False), None
+        allowance = Amount.parse(data[measure], measure, field=measure, allow_zero=False)
     except AmountError as exc:
         raise QueryError(str(exc)) from None
+    if allowance.nanos < MIN_ALLOWANCE_NANOS:
+        raise QueryError(f"{measure}: at least {Amount(measure, MIN_ALLOWANCE_NANOS)} per query "
+                         "(less buys nothing but noise)")  # fmt: skip
+    return allowance, None
+
+
+def _finite(value: object) -> float | None:
+    """A finite float from a JSON number, or None (bools, text, huge ints, NaN, inf)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _by(raw: object, spec: DatasetSpec) -> tuple[str, ...]:
@@ -232,7 +261,7 @@ def _by(raw: object, spec: DatasetSpec) -> tuple[str, ...]:
         raise QueryError(f"by: expected a list of at most {_MAX_BY} category columns")
     groups = 1
     for i, column in enumerate(raw):
-        if column not in spec.categories:
+        if not isinstance(column, str) or column not in spec.categories:
             # Grouping by anything else would release keys only the data knows.
             raise QueryError(f"by[{i}]: {column!r} is not a category column of {spec.name} "
                              "(groups come from public category sets only)")  # fmt: skip
@@ -540,13 +569,13 @@ def plan_query(spec: DatasetSpec, query: Query) -> Plan:
 
     # Bracket the cheapest allowance that meets the target, then bisect: accuracy is
     # proportional to the scale only up to the rounding of discrete noise.
-    hi = max(int(guess * NANO), _MIN_ALLOWANCE_NANOS)
+    hi = max(int(guess * NANO), MIN_ALLOWANCE_NANOS)
     best = plan_at(hi)
     while best is None:
         hi *= 2
         best = plan_at(hi)
     lo = hi // 2
-    while lo >= _MIN_ALLOWANCE_NANOS and plan_at(lo) is not None:
+    while lo >= MIN_ALLOWANCE_NANOS and plan_at(lo) is not None:
         hi, lo = lo, lo // 2
     best = plan_at(hi) or best
     for _ in range(_BISECTIONS):

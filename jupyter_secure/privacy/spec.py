@@ -49,6 +49,8 @@ _NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _TOP = {"name", "measure", "per_user_budget", "dataset_cap", "privacy_unit", "columns",
         "description"}  # fmt: skip
 _MAX_CATEGORIES = 10_000
+#: Bounds beyond this make sums' sensitivity (upper - lower) lose all precision.
+_MAX_BOUND = 1e15
 
 
 class SpecError(ValueError):
@@ -122,10 +124,14 @@ def _number(value: object, field: str, problems: list[str]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(f"{field}: expected a number, got {value!r}")
         return None
-    if not math.isfinite(value):
-        problems.append(f"{field}: must be finite")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or abs(number) > _MAX_BOUND:
+        problems.append(f"{field}: must be a finite number within ±{_MAX_BOUND:g}")
         return None
-    return float(value)
+    return number
 
 
 def _numeric(name: str, raw: Mapping[str, Any], problems: list[str]) -> NumericColumn | None:

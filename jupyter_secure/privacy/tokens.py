@@ -19,6 +19,7 @@ Pure: ``cryptography`` and the standard library.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import time
 from collections.abc import Callable
@@ -50,7 +51,14 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the canonical unpadded base64url spelling of some bytes decodes."""
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error):
+        raise TokenRefused("malformed") from None
+    if _b64(raw) != text:
+        raise TokenRefused("malformed")
+    return raw
 
 
 class TokenSigner:

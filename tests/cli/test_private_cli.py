@@ -180,7 +180,14 @@ def test_add_list_show_remove(tmp_path: Path, state: Path) -> None:
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
     assert len(listed(tmp_path, state)) == 1
-    removed = run_cli(tmp_path, "dataset", "remove", "patients", "--yes", *sd)
+    # Removing forgets the spend (a re-added dataset starts afresh): it needs the step-up.
+    refused = run_cli(tmp_path, "dataset", "remove", "patients", "--yes", *sd)
+    assert refused.returncode == 2
+    assert "--admin" in refused.stderr
+    assert len(listed(tmp_path, state)) == 1
+    carol = enroll(tmp_path, state, "carol", "admin")
+    removed = run_cli(tmp_path, "dataset", "remove", "patients", "--yes", "--admin", "carol",
+                      "--code-stdin", *sd, input=carol.code() + "\n")  # fmt: skip
     assert removed.returncode == 0, removed.stderr
     assert "removed dataset patients" in removed.stdout
     assert listed(tmp_path, state) == []
@@ -314,6 +321,26 @@ def test_grant_and_revoke(tmp_path: Path, state: Path, carol: Admin) -> None:
         ("revoke", {"before": "0.25", "after": None}),
     ]
     assert {e["userIdentity"]["type"] for e in changes} == {"OSUser"}
+
+
+def test_revoking_a_small_own_grant_under_a_larger_group_grant_is_a_raise(
+    tmp_path: Path, state: Path, carol: Admin
+) -> None:
+    sd = ("--state-dir", str(state))
+    added = run_cli(tmp_path, "user", "add", "alice", "--role", "data_scientist", "--group",
+                    "ward7", "--no-password", *sd)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    for who, budget in ((("--group", "ward7"), "1"), (("--user", "alice"), "0.1")):
+        r = run_cli(tmp_path, "dataset", "grant", "patients", *who, "--budget", budget,
+                    "--admin", "carol", "--code-stdin", *sd, input=carol.code() + "\n")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    # alice's own 0.1 wins over ward7's 1: taking it away gives her 1.
+    r = run_cli(tmp_path, "dataset", "revoke", "patients", "--user", "alice", *sd)
+    assert r.returncode == 2
+    assert "--admin" in r.stderr
+    r = run_cli(tmp_path, "dataset", "revoke", "patients", "--user", "alice", "--admin", "carol",
+                "--code-stdin", *sd, input=carol.code() + "\n")  # fmt: skip
+    assert r.returncode == 0, r.stderr
 
 
 def spend(state: Path, user: str, groups: tuple[str, ...], rho: str) -> None:

@@ -226,6 +226,16 @@ async def test_a_token_dies_with_its_kernel(server: Any, patients: Any) -> None:
     headers = {"Authorization": f"KernelToken {token}"}
     r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)
     assert r.code == 200
+    # Hostile bodies get a 400 that names the problem, never a 500 or a traceback.
+    query_url = url + "/patients/query"
+    for body in ("[" * 60_000, '{"query": {"kind": "count", "rho": 1e999999}}',
+                 '{"query": {"kind": "count", "accuracy": ' + "9" * 500 + "}}",
+                 '{"query": {"kind": "sum", "column": ["age"], "rho": "0.1"}}'):  # fmt: skip
+        r = await http.fetch(HTTPRequest(query_url, method="POST", body=body, headers=headers,
+                                         request_timeout=30), raise_error=False)  # fmt: skip
+        assert r.code == 400, (body[:40], r.code, r.body[:200])
+        assert b"Traceback" not in r.body
+    assert remaining(patients) == "0.5"
     r = await b.post(f"api/kernels/{kernel_id}/restart")  # same kernel id, a new token
     assert r.code == 200
     r = await http.fetch(HTTPRequest(url, headers=headers, request_timeout=30), raise_error=False)

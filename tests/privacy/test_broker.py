@@ -77,6 +77,16 @@ def test_bad_specs_and_files_are_refused_and_nothing_is_left(
     assert sorted((tmp_path / "private").iterdir()) == before
 
 
+def test_rows_without_an_id_are_refused(broker: Broker, tmp_path: Path) -> None:
+    """Null or blank ids would all count as one person: the truncation would then not
+    bound what one real person changes."""
+    path = tmp_path / "noid.csv"
+    pl.DataFrame({"patient_id": ["a", None, " ", "b"], "age": [1.0, 2.0, 3.0, 4.0],
+                  "charges": [1.0] * 4, "sex": ["F"] * 4}).write_csv(path)  # fmt: skip
+    with pytest.raises(BrokerError, match=r"privacy_unit\.id_column: 2 rows have no patient_id"):
+        broker.add_dataset(with_change("name", "noid"), path, ADMIN)
+
+
 def test_queries_release_with_interval_cost_and_remaining(broker: Broker) -> None:
     out = broker.query(ALICE, "patients", {"kind": "count", "rho": "0.1"}, kernel_id="k1")
     assert out["cost"] <= "0.1"
@@ -146,7 +156,9 @@ def test_the_dataset_cap_bounds_everyone_together(broker: Broker, tmp_path: Path
     broker.add_dataset(spec, tmp_path / "patients.csv", ADMIN)
     broker.grant("small", "group", "analysts", None, ADMIN)
     broker.query(ALICE, "small", {"kind": "count", "rho": "0.4"})
-    with pytest.raises(BudgetExceeded, match="the dataset has"):
+    with pytest.raises(
+        BudgetExceeded, match=r"^needs ρ=0\.4, more than the dataset-wide cap of 'small' has left$"
+    ):
         broker.query(BOB, "small", {"kind": "count", "rho": "0.4"})
 
 

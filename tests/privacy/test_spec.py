@@ -24,6 +24,8 @@ def test_a_good_spec() -> None:
         ("columns.age.upper", KeyError, "columns.age: numeric columns need lower and upper"),
         ("columns.age.upper", -1, "columns.age.upper: must be greater than lower (0)"),
         ("columns.age.lower", "zero", "columns.age.lower: expected a number"),
+        ("columns.age.upper", 1e308, "columns.age.upper: must be a finite number within"),
+        ("columns.age.upper", 10**400, "columns.age.upper: must be a finite number within"),
         ("columns.sex.categories", [], "columns.sex.categories: expected a non-empty list"),
         ("columns.sex.categories", ["F", "F"], "listed more than once"),
         ("columns.sex.type", "text", "columns.sex.type: expected numeric or category"),

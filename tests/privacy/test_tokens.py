@@ -44,8 +44,11 @@ def test_forged_edited_expired_and_foreign_tokens_are_refused() -> None:
     claims["u"] = "bob"
     edited = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     other = TokenSigner(raw_key(), clock).issue("k-1", "alice", (), 60)
+    std = sig.replace("-", "+").replace("_", "/")
     for bad in (f"{prefix}.{edited}.{sig}", other, "jsb1.x.y", "nonsense", "a" * 5000,
-                f"jsb2.{payload}.{sig}", f"{prefix}.{payload}.{sig[:-4]}AAAA"):  # fmt: skip
+                f"jsb2.{payload}.{sig}", f"{prefix}.{payload}.{sig[:-4]}AAAA",
+                f"{prefix}.{payload}.{sig}==", f"{prefix}.{payload}=.{sig}",
+                f"{prefix}.{payload}.{std}" if std != sig else "x.y.z"):  # fmt: skip
         with pytest.raises(TokenRefused):
             verifier.verify(bad)
     verifier.verify(token)
