@@ -11,8 +11,9 @@ so a token dies with its kernel there; a separate broker relies on the expiry
 
 Format: ``jsb1.<payload>.<signature>``, both parts base64url without padding;
 the payload is compact JSON ``{"k": kernel, "u": user, "g": [groups], "exp":
-unix seconds}``. The groups are the user's at launch: a broker with a store of
-its own (no user table) takes them from the token to match group grants.
+unix seconds, "n": nonce}``. The groups are the user's at launch: a broker with
+a store of its own (no user table) takes them from the token to match group
+grants.
 Pure: ``cryptography`` and the standard library.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +82,9 @@ class TokenSigner:
             "u": user,
             "g": sorted(groups),
             "exp": int(self.clock() + lifetime_seconds),
+            # Ed25519 is deterministic: without this a restart within the same second
+            # would issue the very same token, and the old one would not die.
+            "n": secrets.token_urlsafe(12),
         }
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         signed = f"{PREFIX}.{payload}"

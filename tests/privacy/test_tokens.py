@@ -31,6 +31,8 @@ def test_a_token_says_which_kernel_and_user() -> None:
     token = signer.issue("k-1", "alice", ("b", "a"), 3600)
     claims = TokenVerifier(signer.public_key, clock).verify(token)
     assert (claims.kernel_id, claims.user, claims.groups) == ("k-1", "alice", ("a", "b"))
+    # the same claims in the same second still make a different token (a restart's is new)
+    assert signer.issue("k-1", "alice", ("b", "a"), 3600) != token
 
 
 def test_forged_edited_expired_and_foreign_tokens_are_refused() -> None:
