@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -47,6 +46,7 @@ from .handlers.identity_provider import SecureIdentityProvider
 from .handlers.kernels import SecureKernelManager, SecureKernelSpecManager, SecureSessionManager
 from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
+from .kernel.config import is_http_url
 from .masking import MaskingPolicy
 from .policy import GUARDED_KERNELSPEC, LivePolicy, Policy, PolicyError
 from .privacy.tokens import TokenRefused, TokenVerifier
@@ -152,7 +152,7 @@ class SecureApp(ExtensionApp):
     @validate("broker_url")
     def _valid_broker_url(self, proposal: Any) -> str:
         url = str(proposal["value"]).rstrip("/")
-        if url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        if url and not is_http_url(url):
             raise TraitError(f"SecureApp.broker_url: expected an http(s) URL, got {url!r}")
         return url
 

@@ -24,11 +24,13 @@ from typing import Any
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_VERSION",
+    "HTTP_URL",
     "BrokerConfig",
     "ConfigInvalid",
     "GuardConfig",
     "SandboxConfig",
     "WitnessConfig",
+    "is_http_url",
     "load_config",
     "parse_config",
 ]
@@ -116,7 +118,8 @@ _TOP = frozenset(
 #: Fields a server may leave out (older servers, or no broker configured).
 _OPTIONAL = frozenset({"broker"})
 _SANDBOX = frozenset({"required", "read", "write", "read_files", "private_dir"})
-_WITNESS = frozenset({"url", "token"})
+_ENDPOINT = frozenset({"url", "token"})
+HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
 def _mapping(value: object, field: str) -> Mapping[str, Any]:
@@ -179,32 +182,34 @@ def _sandbox(value: object) -> SandboxConfig:
     )
 
 
-def _witness(value: object) -> WitnessConfig | None:
+def is_http_url(text: str) -> bool:
+    """An absolute http(s) URL with a host and no white space (the server checks the same)."""
+    return HTTP_URL.fullmatch(text) is not None
+
+
+def _endpoint(value: object, name: str) -> tuple[str, str] | None:
+    """``{url, token}`` of the witness or the broker: an http(s) URL, a one-line token."""
     if value is None:
         return None
-    data = _mapping(value, "witness")
-    _known(data, _WITNESS, "witness.")
-    url = _string(data["url"], "witness.url")
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-        raise ConfigInvalid("witness.url", "expected an http:// or https:// URL")
-    token = _string(data["token"], "witness.token")
-    if any(c in token for c in "\r\n"):
-        raise ConfigInvalid("witness.token", "contains a line break")
-    return WitnessConfig(url=url, token=token)
+    data = _mapping(value, name)
+    _known(data, _ENDPOINT, f"{name}.")
+    url = _string(data["url"], f"{name}.url")
+    if not is_http_url(url):
+        raise ConfigInvalid(f"{name}.url", "expected an http:// or https:// URL")
+    token = _string(data["token"], f"{name}.token")
+    if any(c.isspace() for c in token):
+        raise ConfigInvalid(f"{name}.token", "contains white space or a line break")
+    return url, token
+
+
+def _witness(value: object) -> WitnessConfig | None:
+    found = _endpoint(value, "witness")
+    return WitnessConfig(url=found[0], token=found[1]) if found else None
 
 
 def _broker(value: object) -> BrokerConfig | None:
-    if value is None:
-        return None
-    data = _mapping(value, "broker")
-    _known(data, frozenset({"url", "token"}), "broker.")
-    url = _string(data["url"], "broker.url")
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-        raise ConfigInvalid("broker.url", "expected an http:// or https:// URL")
-    token = _string(data["token"], "broker.token")
-    if any(c.isspace() for c in token):
-        raise ConfigInvalid("broker.token", "contains white space")
-    return BrokerConfig(url=url.rstrip("/"), token=token)
+    found = _endpoint(value, "broker")
+    return BrokerConfig(url=found[0].rstrip("/"), token=found[1]) if found else None
 
 
 def _key(value: object) -> bytes:

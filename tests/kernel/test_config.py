@@ -197,3 +197,15 @@ def test_launcher_refuses_missing_and_invalid_config(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     assert "masking" in result.stderr
     assert "shout" in result.stderr
+
+
+def test_the_server_checks_its_broker_url_like_the_kernel_does() -> None:
+    from traitlets import TraitError
+
+    from jupyter_secure.app import SecureApp
+
+    assert SecureApp(broker_url="http://127.0.0.1:8890/secure/api/private/").broker_url == (
+        "http://127.0.0.1:8890/secure/api/private"
+    )
+    with pytest.raises(TraitError, match=r"SecureApp\.broker_url: expected an http"):
+        SecureApp(broker_url="file:///etc/passwd")
