@@ -43,13 +43,14 @@ from ..storage.models import PrivateDataset, PrivateGrant, PrivateSpend, User
 from ..storage.paths import ensure_private_dir
 from .amounts import Amount, AmountError, Measure
 from .ledger import GRANT_KINDS, Budget, Charge, DatasetRow, Ledger, NoGrant
-from .queries import PUBLIC_MAX_ROWS, parse_query, plan_query, prepare
+from .queries import PUBLIC_MAX_ROWS, QueryError, parse_query, plan_query, prepare
 from .spec import DatasetSpec, parse_spec
 
 __all__ = ["Asker", "Broker", "BrokerError", "spec_to_json"]
 
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _MAX_CELL_ID = 200
+_MAX_RECORDED_QUERY = 2048
 
 
 class BrokerError(ValueError):
@@ -180,9 +181,15 @@ class Broker:
         """
         if cell_id is not None:
             cell_id = str(cell_id)[:_MAX_CELL_ID]
-        row, _ = self.ledger.dataset(asker.user, asker.groups, name)
-        spec = self._spec(row)
-        plan = plan_query(spec, parse_query(raw_query, spec))
+        try:
+            row, _ = self.ledger.dataset(asker.user, asker.groups, name)
+            spec = self._spec(row)
+            plan = plan_query(spec, parse_query(raw_query, spec))
+        except (NoGrant, QueryError) as exc:
+            # Refused before any charge: recorded too (probing shows up in the trail).
+            self._record_query(asker, name, _as_recorded(raw_query), kernel_id, cell_id,
+                               error=exc)  # fmt: skip
+            raise
         described = plan.query.describe()
         try:
             charge = self.ledger.charge(
@@ -516,6 +523,17 @@ class Broker:
             return Amount.parse(text, measure, field=field)
         except AmountError as exc:
             raise BrokerError(str(exc)) from None
+
+
+def _as_recorded(raw_query: Mapping[str, Any]) -> dict[str, Any]:
+    """A refused query as the trail keeps it: as sent when small, else only its size."""
+    try:
+        text = json.dumps(raw_query, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON the trail can hold (NaN, infinity)
+        return {"unreadable": True}
+    if len(text) > _MAX_RECORDED_QUERY:
+        return {"truncated": True, "bytes": len(text)}
+    return dict(raw_query)
 
 
 def _charged(allowance: Amount | None, loss: Amount) -> Amount:

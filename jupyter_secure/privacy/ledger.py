@@ -298,13 +298,3 @@ class Ledger:
             release.result = text
             release.result_sha256 = digest
         return digest
-
-    def releases(
-        self, user: str, dataset: str | None = None, limit: int = 50
-    ) -> list[PrivateRelease]:
-        """A user's latest releases, newest first."""
-        stmt = select(PrivateRelease).where(PrivateRelease.user_name == user)
-        if dataset is not None:
-            stmt = stmt.where(PrivateRelease.dataset == dataset)
-        with self.db.read() as s:
-            return list(s.scalars(stmt.order_by(PrivateRelease.id.desc()).limit(limit)))

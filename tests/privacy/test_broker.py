@@ -168,6 +168,8 @@ def test_refusals_and_releases_are_audited(broker: Broker, trail: Trail) -> None
         broker.query(ALICE, "patients", {"kind": "count", "rho": "0.1", "user": "bob"})
     with pytest.raises(BudgetExceeded):
         broker.query(ALICE, "patients", {"kind": "count", "rho": "1"})
+    with pytest.raises(NoGrant):
+        broker.query(ALICE, "secret-ds", {"kind": "count", "rho": "0.1", "pad": "x" * 5000})
     records = [json.loads(line) for _, f in list_segments(trail.directory)
                for line in f.read_text().splitlines()]  # fmt: skip
     records = [r for r in records if "eventName" in r]
@@ -175,7 +177,10 @@ def test_refusals_and_releases_are_audited(broker: Broker, trail: Trail) -> None
     assert names.count("DatasetChanged") == 1
     assert names.count("BudgetChanged") == 1
     queries = [r for r in records if r["eventName"] == "PrivateQuery"]
-    assert [q["errorCode"] for q in queries] == [None, "BudgetExceeded"]
+    # refusals before any charge are recorded too: probing shows up in the trail
+    assert [q["errorCode"] for q in queries] == [None, "QueryError", "BudgetExceeded", "NoGrant"]
+    assert queries[1]["requestParameters"]["query"]["user"] == "bob"
+    assert queries[3]["requestParameters"]["query"] == {"truncated": True, "bytes": 5042}
     assert queries[0]["requestParameters"]["cellId"] == "c"
     assert queries[0]["userIdentity"]["name"] == "alice"
 
