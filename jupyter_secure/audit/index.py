@@ -62,6 +62,8 @@ class QueryFilter:
     until_us: int | None = None
     resource: str | None = None
     limit: int | None = None
+    #: only records with a sequence number above this (a follower's cursor)
+    after_seq: int | None = None
 
 
 class AuditIndex:
@@ -240,6 +242,8 @@ class AuditIndex:
             stmt = stmt.where(AuditIndexEntry.user_name == flt.user)
         if flt.event is not None:
             stmt = stmt.where(AuditIndexEntry.event_name == flt.event)
+        if flt.after_seq is not None:
+            stmt = stmt.where(AuditIndexEntry.seq > flt.after_seq)
         if flt.since_us is not None:
             stmt = stmt.where(AuditIndexEntry.event_time_us >= flt.since_us)
         if flt.until_us is not None:

@@ -151,6 +151,9 @@ class AuditLogger(LoggingConfigurable):
         self.user_agent = user_agent
         self.schemas = schemas or load_schemas()
         self.clock = clock
+        #: Called with each record as it is queued (metrics, in-process watchers). A
+        #: listener must be quick and must not raise; one that does is logged and skipped.
+        self.listeners: list[Callable[[Mapping[str, Any]], None]] = []
         sink.repair_event = self.repair_event
 
     def build(
@@ -208,12 +211,23 @@ class AuditLogger(LoggingConfigurable):
     def submit(self, name: str, **kwargs: Any) -> Future[Receipt]:
         """Build, validate and queue; the future resolves when the record is durable."""
         event = self.build(name, **kwargs)
-        return self.sink.submit(event, self.index_fields(event))
+        future = self.sink.submit(event, self.index_fields(event))
+        self._tell(event)
+        return future
 
     def record(self, name: str, **kwargs: Any) -> Receipt:
         """Build, validate, append and wait until durable (blocking)."""
         event = self.build(name, **kwargs)
-        return self.sink.append(event, self.index_fields(event))
+        receipt = self.sink.append(event, self.index_fields(event))
+        self._tell(event)
+        return receipt
+
+    def _tell(self, event: Mapping[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                self.log.exception("audit listener %r failed", listener)
 
     async def record_async(self, name: str, **kwargs: Any) -> Receipt:
         """As :meth:`record`, without blocking the event loop while the disk syncs."""
