@@ -274,6 +274,11 @@ class AuditIndex:
                 )
             yield line, json.loads(line)
 
+    def last_seq(self) -> int:
+        """The highest sequence number indexed so far (0 for an empty trail)."""
+        with self.db.read() as session:
+            return int(session.scalar(select(func.max(AuditIndexEntry.seq))) or 0)
+
     def count(self) -> int:
         with self.db.read() as session:
             return session.scalar(select(func.count()).select_from(AuditIndexEntry)) or 0

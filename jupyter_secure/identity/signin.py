@@ -1213,6 +1213,35 @@ class AccountAdmin:
             )
             return was_locked
 
+    def lock(self, name: str, *, reason: str, actor: Identity) -> bool:
+        """Lock an account for the lockout cool-down (an alarm's ``lock`` action).
+
+        False when it was locked already (the earlier lock, and its end, stand)."""
+        svc = self.signin
+        now = svc.now()
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            if svc._locked(user, now):
+                return False
+            user.locked_until = now + dt.timedelta(seconds=svc.policy.lockout_cooldown)
+            svc.audit.record(
+                "UserLocked",
+                identity=actor,
+                request={"name": name, "reason": reason[:200]},
+                response={"lockedUntil": user.locked_until.isoformat()},
+                resources=[Resource("user", name)],
+            )
+            return True
+
+    def end_sessions(self, name: str, *, reason: str) -> int:
+        """End every live sign-in session of ``name``; the enforcer closes their
+        connections at its next tick. The caller records why (one record, not one per
+        session)."""
+        svc = self.signin
+        with svc.db.write() as s:
+            user = self._user(s, name)
+            return sessions.end_user_sessions(s, user.id, now=svc.now(), reason=reason)
+
     def service_token(
         self, name: str, *, label: str, scopes: list[str], days: int, actor: Identity
     ) -> tuple[str, tokens.TokenInfo]:

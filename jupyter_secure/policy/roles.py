@@ -137,6 +137,7 @@ DEFAULT_ROLES: Mapping[str, Role] = MappingProxyType(
                     "secure:audit:read",
                     "secure:audit:admin",
                     "secure:metrics:read",
+                    "secure:alarms:read",
                     "secure:budgets:read",
                 ),
             ),

@@ -85,6 +85,7 @@ RESOURCES: dict[str, str] = {
     "secure:unmask": "jupyter-secure PII masking (seeing values unmasked)",
     "secure:policy": "jupyter-secure policy file (this vocabulary, roles, groups, path rules)",
     "secure:metrics": "jupyter-secure metrics and reports",
+    "secure:alarms": "jupyter-secure `handlers/alarms.py`: `/secure/api/alarms`",
 }
 
 SCOPES: dict[str, str] = {
@@ -158,6 +159,8 @@ SCOPES: dict[str, str] = {
     "secure:unmask": "See PII unmasked in outputs and exports.",
     "secure:policy:admin": "Change the policy file: roles, groups, path rules.",
     "secure:metrics:read": "Read the metrics endpoint and usage reports.",
+    "secure:alarms:read": "List alarms, their history and the rules in effect.",
+    "secure:alarms:write": "Acknowledge alarms.",
 }
 
 

@@ -278,6 +278,7 @@ class Broker:
             response={
                 "cost": _text(charge.cost),
                 "remaining": _text(max(charge.remaining, Amount.zero(charge.cost.measure))),
+                **({"budget": _text(charge.budget)} if charge.budget is not None else {}),
                 "releaseId": charge.release_id,
                 "cached": charge.cached,
                 "resultSha256": digest,

@@ -135,6 +135,8 @@ class Charge:
     remaining: Amount
     cached: bool
     result: dict[str, Any] | None = None
+    #: the user's whole budget on the dataset when charged (how full it is, for alarms)
+    budget: Amount | None = None
 
 
 def query_key(version: str, query: Mapping[str, Any]) -> str:
@@ -257,7 +259,7 @@ class Ledger:
                 earlier = None
             if earlier is not None and earlier.result is not None:
                 return Charge(earlier.id, Amount.zero(budget.measure), budget.remaining, True,
-                              json.loads(earlier.result))  # fmt: skip
+                              json.loads(earlier.result), budget.total)  # fmt: skip
             cap = Amount(budget.measure, row.cap_nanos)
             refused = refusal(dataset, cost, budget, cap, Amount(budget.measure, row.spent_nanos))
             if refused is not None:
@@ -284,7 +286,7 @@ class Ledger:
             s.add(release)
             s.flush()
             left = budget.total - Amount(budget.measure, spend.spent_nanos)
-            return Charge(release.id, cost, left, False)
+            return Charge(release.id, cost, left, False, budget=budget.total)
 
     def settle(self, release_id: int, result: Mapping[str, Any] | None) -> str | None:
         """Store what a charge released (or that it failed); returns the result's sha256."""

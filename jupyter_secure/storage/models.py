@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -339,3 +340,43 @@ class PrivateRelease(Base):
         Index("ix_private_releases_repeat", "dataset", "user_name", "query_sha256"),
         Index("ix_private_releases_user_time", "user_name", "created_at"),
     )
+
+
+class Alarm(Base):
+    """One alarm: a rule in ALARM for one key, from raised to resolved, and its ack."""
+
+    __tablename__ = "alarms"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ack_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    __table_args__ = (Index("ix_alarms_state_raised", "state", "raised_at"),)
+
+
+class MonitorHour(Base):
+    """A user's total of one signal in one hour: the history seasonal baselines read."""
+
+    __tablename__ = "monitor_hours"
+    signal: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class MonitorNetwork(Base):
+    """A network a user signed in from, and when last (new-network alarms)."""
+
+    __tablename__ = "monitor_networks"
+    user_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seen: Mapped[float] = mapped_column(Float)

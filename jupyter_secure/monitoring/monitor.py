@@ -1,0 +1,276 @@
+"""The alarm monitor: follows the audit trail, evaluates the rules, acts.
+
+It runs as one thread in the server. Every ``interval`` seconds it reads the
+records indexed since its cursor (from every process that writes the trail:
+server, command line, broker), turns them into signals, adds what the
+server saw directly (rows displayed, audit write errors), evaluates, and for
+each alarm that changes state writes the row, the ``AlarmRaised`` /
+``AlarmResolved`` record and hands the actions to the action runner.
+
+The cursor only moves over a contiguous run of sequence numbers: two
+processes index their records independently, so seq 10 can be indexed
+before seq 9; the monitor waits for 9 (up to ``gap_wait`` seconds, after
+which a record that was never indexed is skipped and logged). When catching
+up after a restart it evaluates at the records' own times, so a burst that
+happened while it was down still alarms.
+
+Nothing here imports Jupyter; the server (``app.py``) and the command line
+construct it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from traitlets import Bool, Float, Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..audit.index import AuditIndex, QueryFilter
+from ..audit.logger import AuditLogger, Identity, Resource
+from ..audit.sink import AuditSink
+from .actions import ActionRunner
+from .engine import ALARM, AlarmEngine, Transition
+from .rules import Rule, load_rules
+from .signals import Signal, signals_from_event
+from .store import AlarmStore
+
+__all__ = ["AlarmMonitor", "record_transition"]
+
+_BATCH = 5000
+_CATCH_UP_STEP = 10.0
+
+
+class AlarmMonitor(LoggingConfigurable):
+    """Follows the audit trail and raises alarms (see the module docstring)."""
+
+    enabled = Bool(
+        True,
+        help="""Run the alarm monitor in the server. Off: no alarms are raised
+        (metrics and the trail are unaffected).""",
+    ).tag(config=True)
+
+    interval = Float(
+        5.0,
+        min=0.2,
+        max=60.0,
+        help="""Seconds between evaluations. An alarm is raised at most this long
+        (plus the index's lag, well under a second) after the record that breached.""",
+    ).tag(config=True)
+
+    rules_file = Unicode(
+        "",
+        help="""TOML file of alarm rules overlaid on the built-in ones ([[rule]]
+        tables; see docs/admin-guide.md). Empty: alarms.toml in the state
+        directory. A file that cannot be used stops the server with the fields
+        at fault.""",
+    ).tag(config=True)
+
+    baseline_weeks = Int(
+        4, min=1, max=8, help="Weeks of history a seasonal baseline looks back over."
+    ).tag(config=True)
+
+    gap_wait = Float(
+        30.0,
+        min=1.0,
+        help="""Seconds to wait for a sequence number missing from the index
+        (another process still indexing it) before skipping it.""",
+    ).tag(config=True)
+
+    def __init__(
+        self,
+        *,
+        db: Any,
+        index: AuditIndex,
+        audit: AuditLogger,
+        sink: AuditSink | None,
+        runner: ActionRunner,
+        state_dir: Path,
+        clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.store = AlarmStore(db)
+        self.index = index
+        self.audit = audit
+        self.sink = sink
+        self.runner = runner
+        self.clock = clock
+        path = Path(self.rules_file) if self.rules_file else state_dir / "alarms.toml"
+        self.rules_path = path
+        self.rules: list[Rule] = load_rules(path)  # raises RulesError naming the fields
+        self.engine = AlarmEngine(self.rules, baseline_weeks=self.baseline_weeks)
+        self._lock = threading.Lock()
+        self._pending: list[Signal] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cursor = 0
+        self._gap_since: float | None = None
+        self._last_eval = 0.0
+        self._saved_minute = -1
+        self._write_errors = 0
+        self.errors = 0
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load history and open alarms, then run the evaluation thread."""
+        now = self.clock()
+        cursor = self.store.cursor()
+        # First start: begin at the end of the trail (history is not re-alarmed).
+        self._cursor = self.index.last_seq() if cursor is None else cursor
+        if cursor is None:
+            self.store.set_cursor(self._cursor)
+        self._load_history(now)
+        self._last_eval = now
+        if self.sink is not None:
+            self._write_errors = int(self.sink.stats.get("write_errors", 0))
+        self.runner.start()
+        self._thread = threading.Thread(target=self._run, name="alarm-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.runner.stop(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                self.errors += 1
+                self.log.exception("alarm monitor: evaluation failed (trying again)")
+
+    def _load_history(self, now: float) -> None:
+        weeks = self.baseline_weeks
+        since = int(now // 3600) - weeks * 168 - 2
+        for signal, baseline in self.engine.baselines.items():
+            for user, hour, value in self.store.load_hours(signal, since):
+                baseline.load(user, hour, value)
+        for user, network, last in self.store.load_networks():
+            self.engine.networks.load(user, network, last)
+        known = {r.name for r in self.rules if r.enabled}
+        for row in self.store.open_alarms():
+            if row.rule in known:
+                self.engine.restore(row.rule, row.key, row.id, row.raised_at.timestamp(),
+                                    row.reason)  # fmt: skip
+            else:
+                self.store.left(row.id, state="OK", t=now,
+                                reason=f"{row.rule}: the rule no longer exists")  # fmt: skip
+
+    # -- input from the server --------------------------------------------------------------
+    def add_signal(self, signal: Signal) -> None:
+        """A signal the trail does not carry (rows displayed); thread-safe, cheap."""
+        with self._lock:
+            self._pending.append(signal)
+
+    def rows_displayed(self, user: str, rows: int, masked: bool) -> None:
+        if rows > 0 and user:
+            self.add_signal(Signal("rows.displayed", self.clock(), float(rows), user=user))
+
+    # -- one evaluation ---------------------------------------------------------------------
+    def tick(self) -> list[Transition]:
+        """Read, feed, evaluate, act; returns the state changes (for tests and tools)."""
+        changes: list[Transition] = []
+        while True:
+            events = self._read()
+            for event in events:
+                for signal in signals_from_event(event):
+                    if signal.t - self._last_eval >= _CATCH_UP_STEP:
+                        changes += self._evaluate(signal.t)
+                    self.engine.feed(signal)
+            if len(events) < _BATCH:
+                break
+        with self._lock:
+            pending, self._pending = self._pending, []
+        now = self.clock()
+        for signal in pending:
+            self.engine.feed(signal)
+        if self.sink is not None:
+            errors = int(self.sink.stats.get("write_errors", 0))
+            if errors > self._write_errors:
+                self.engine.feed(Signal("audit.problem", now, float(errors - self._write_errors)))
+            self._write_errors = errors
+        changes += self._evaluate(max(now, self._last_eval))
+        self._persist(now)
+        return changes
+
+    def _read(self) -> list[Mapping[str, Any]]:
+        """The next contiguous run of records after the cursor."""
+        found = list(self.index.query(QueryFilter(after_seq=self._cursor, limit=_BATCH)))
+        events: list[Mapping[str, Any]] = []
+        for _, event in found:
+            seq = int(event["seq"])
+            if seq != self._cursor + 1:
+                now = self.clock()
+                if self._gap_since is None:
+                    self._gap_since = now
+                if now - self._gap_since < self.gap_wait:
+                    break
+                self.log.warning("alarm monitor: audit records %d..%d were never indexed; "
+                                 "skipped", self._cursor + 1, seq - 1)  # fmt: skip
+            self._gap_since = None
+            self._cursor = seq
+            events.append(event)
+        if events:
+            self.store.set_cursor(self._cursor)
+        return events
+
+    def _evaluate(self, at: float) -> list[Transition]:
+        with self._lock:
+            changes = self.engine.evaluate(at)
+        self._last_eval = max(self._last_eval, at)
+        for change in changes:
+            record_transition(self.store, self.audit, change)
+            if ALARM in (change.state, change.previous):
+                self.runner.submit(change)
+        return changes
+
+    def _persist(self, now: float) -> None:
+        minute = int(now // 60)
+        if minute == self._saved_minute:
+            return
+        self._saved_minute = minute
+        hour = int(now // 3600)
+        for signal, baseline in self.engine.baselines.items():
+            self.store.save_hours(signal, baseline.hours(hour - 1))
+        self.store.save_networks(self.engine.networks.items())
+        if minute % 60 == 0:
+            self.store.prune_hours(hour - self.baseline_weeks * 168 - 2)
+
+    # -- reading --------------------------------------------------------------------------
+    def firing(self) -> dict[str, int]:
+        """Alarms in ALARM by severity (for the metrics gauge)."""
+        with self._lock:
+            return self.engine.firing()
+
+
+def record_transition(store: AlarmStore, audit: AuditLogger, t: Transition) -> None:
+    """Keep the alarm's row and write its record (raised or resolved; nothing otherwise)."""
+    request = {"rule": t.rule.name, "key": t.key[:300], "severity": t.rule.severity}
+    response: dict[str, Any] = {
+        "alarmId": t.alarm_id,
+        "state": t.state,
+        "previousState": t.previous,
+        "reason": t.reason[:1000],
+        "value": t.value,
+        "threshold": t.threshold,
+    }
+    resources = [Resource("alarm", t.alarm_id)]
+    if t.user:
+        resources.append(Resource("user", t.user))
+    if t.state == ALARM:
+        store.raised(t.alarm_id, rule=t.rule.name, key=t.key, severity=t.rule.severity,
+                     reason=t.reason, value=t.value, threshold=t.threshold, t=t.t)  # fmt: skip
+        audit.record("AlarmRaised", identity=Identity.system(), request=request,
+                     response={**response, "actions": list(t.rule.actions)},
+                     resources=resources)  # fmt: skip
+    elif t.previous == ALARM:
+        store.left(t.alarm_id, state=t.state, reason=t.reason, t=t.t)
+        audit.record("AlarmResolved", identity=Identity.system(), request=request,
+                     response=response, resources=resources)  # fmt: skip
