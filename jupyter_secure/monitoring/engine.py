@@ -104,8 +104,15 @@ class AlarmEngine:
         self._last_prune = 0.0
 
     # -- input ----------------------------------------------------------------------------
-    def feed(self, signal: Signal) -> None:
-        """Count one signal (and what it implies: a new network)."""
+    def feed(self, signal: Signal, *, replay: bool = False) -> None:
+        """Count one signal (and what it implies: a new network).
+
+        ``replay``: a signal counted before a restart, fed again to rebuild the open
+        periods; baselines and networks already hold it (they are persisted).
+        """
+        if replay:
+            self._count_all(signal)
+            return
         if (
             signal.name == "signin.ok"
             and signal.user
@@ -116,6 +123,9 @@ class AlarmEngine:
         baseline = self.baselines.get(signal.name)
         if baseline is not None and signal.user:
             baseline.add(signal.user, signal.t, signal.value)
+        self._count_all(signal)
+
+    def _count_all(self, signal: Signal) -> None:
         for rule in self._by_signal.get(signal.name, ()):
             parts: dict[str, str] = {}
             for dim in KEYS[rule.key]:

@@ -123,7 +123,7 @@ class AlarmMonitor(LoggingConfigurable):
         self._cursor = self.index.last_seq() if cursor is None else cursor
         if cursor is None:
             self.store.set_cursor(self._cursor)
-        self._load_history(now)
+        self._load_history(now, replay=cursor is not None)
         self._last_eval = now
         if self.sink is not None:
             self._write_errors = int(self.sink.stats.get("write_errors", 0))
@@ -146,7 +146,7 @@ class AlarmMonitor(LoggingConfigurable):
                 self.errors += 1
                 self.log.exception("alarm monitor: evaluation failed (trying again)")
 
-    def _load_history(self, now: float) -> None:
+    def _load_history(self, now: float, *, replay: bool) -> None:
         weeks = self.baseline_weeks
         since = int(now // 3600) - weeks * 168 - 2
         for signal, baseline in self.engine.baselines.items():
@@ -154,6 +154,8 @@ class AlarmMonitor(LoggingConfigurable):
                 baseline.load(user, hour, value)
         for user, network, last in self.store.load_networks():
             self.engine.networks.load(user, network, last)
+        if replay:
+            self._replay_open_periods(now)
         known = {r.name for r in self.rules if r.enabled}
         for row in self.store.open_alarms():
             if row.rule in known:
@@ -162,6 +164,32 @@ class AlarmMonitor(LoggingConfigurable):
             else:
                 self.store.left(row.id, state="OK", t=now,
                                 reason=f"{row.rule}: the rule no longer exists")  # fmt: skip
+
+    def _replay_open_periods(self, now: float) -> None:
+        """Count again what the rules' windows still cover, up to the cursor.
+
+        Without this a restart would forget the periods in progress: an alarm
+        raised before it would resolve at once, and a burst split by it would be
+        missed. Signals not in the trail (rows displayed) come back from the
+        persisted hourly totals for the hour in progress.
+        """
+        lookback = max((r.period * (r.periods + 1) for r in self.engine.rules), default=0)
+        lookback = min(lookback, 86400)
+        flt = QueryFilter(since_us=int((now - lookback) * 1e6))
+        for _, event in self.index.query(flt):
+            if int(event["seq"]) > self._cursor:
+                break
+            for signal in signals_from_event(event):
+                self.engine.feed(signal, replay=True)
+        hour = int(now // 3600)
+        for signal_name in ("rows.displayed",):
+            baseline = self.engine.baselines.get(signal_name)
+            if baseline is None:
+                continue
+            for user, h, value in baseline.hours(hour):
+                if h == hour:
+                    self.engine.feed(Signal(signal_name, h * 3600.0, value, user=user),
+                                     replay=True)  # fmt: skip
 
     # -- input from the server --------------------------------------------------------------
     def add_signal(self, signal: Signal) -> None:
