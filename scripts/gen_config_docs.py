@@ -24,6 +24,10 @@ from jupyter_secure.audit.sink import AuditSink
 from jupyter_secure.channel.guard import KernelGuard
 from jupyter_secure.identity.passwords import PasswordPolicy
 from jupyter_secure.identity.signin import SignInPolicy
+from jupyter_secure.monitoring.actions import AlarmActions
+from jupyter_secure.monitoring.cloudwatch import CloudWatchExport
+from jupyter_secure.monitoring.monitor import AlarmMonitor
+from jupyter_secure.monitoring.otel import OtelExport
 from jupyter_secure.storage.keys import MasterKey
 
 CLASSES: list[type[HasTraits]] = [
@@ -34,6 +38,10 @@ CLASSES: list[type[HasTraits]] = [
     PasswordPolicy,
     SignInPolicy,
     KernelGuard,
+    AlarmMonitor,
+    AlarmActions,
+    CloudWatchExport,
+    OtelExport,
 ]
 DOCS = Path(__file__).parents[1] / "docs"
 OUT = DOCS / "config-reference.md"

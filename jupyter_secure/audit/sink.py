@@ -101,6 +101,7 @@ class _Pending:
     payload: bytes
     future: Future[Receipt]
     context: Any
+    queued: float  # time.monotonic() at submit
 
 
 @dataclass(slots=True)
@@ -205,6 +206,11 @@ class AuditSink(LoggingConfigurable):
         #: told (n, line hash) of every checkpoint written, so the database can witness them
         self.on_checkpoint: Callable[[int, str], None] | None = None
         self.repair_event: Callable[[TailRepair], tuple[Mapping[str, Any], Any]] | None = None
+        #: told, after each committed batch, the seconds each record waited from submit
+        #: to durable (metrics); called on the writer thread, so it must be quick
+        self.on_durable: Callable[[list[float]], None] | None = None
+        #: when this process last signed a checkpoint (Unix time; None: not yet)
+        self.last_checkpoint_time: float | None = None
         self.repairs: list[TailRepair] = []
         self._pending_repairs: list[TailRepair] = []
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
@@ -282,6 +288,11 @@ class AuditSink(LoggingConfigurable):
         """Why the sink refuses appends, or None while it is healthy."""
         return self._broken
 
+    @property
+    def queue_depth(self) -> int:
+        """Records submitted and not yet taken by the writer (approximate)."""
+        return self._queue.qsize()
+
     # -- appending --------------------------------------------------------------------------
 
     def submit(self, event: Mapping[str, Any], context: Any = None) -> Future[Receipt]:
@@ -300,7 +311,7 @@ class AuditSink(LoggingConfigurable):
             event, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode("utf-8")
         future: Future[Receipt] = Future()
-        self._queue.put(_Pending(payload, future, context))
+        self._queue.put(_Pending(payload, future, context, time.monotonic()))
         return future
 
     def append(self, event: Mapping[str, Any], context: Any = None) -> Receipt:
@@ -394,6 +405,12 @@ class AuditSink(LoggingConfigurable):
                 if not p.future.done():
                     p.future.set_exception(error)
             return
+        if batch and self.on_durable is not None:
+            now = time.monotonic()
+            try:
+                self.on_durable([now - p.queued for p in batch])
+            except Exception:
+                log.exception("audit on_durable hook failed")
         for p, r in zip(batch, receipts, strict=True):
             if not p.future.done():
                 p.future.set_result(r)
@@ -727,6 +744,7 @@ class AuditSink(LoggingConfigurable):
         if self.on_checkpoint is not None:
             self.on_checkpoint(cp.n, ck.line_hash)
         self._signed_seq = head.seq
+        self.last_checkpoint_time = self.clock()
         self.stats["checkpoints"] += 1
         if self._mirror is not None:
             self._mirror.put(line)

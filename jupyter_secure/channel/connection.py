@@ -40,6 +40,7 @@ from jupyter_server.services.kernels.connection.base import (
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado.websocket import WebSocketClosedError
 
+from ..monitoring import metrics
 from ..policy import Decision
 from .guard import KernelGuard, Person
 from .outputs import SAFE_HEADER_VALUE, STATUS_STATES, OutputMasker
@@ -375,7 +376,19 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         self._on_error(channel, msg, parts)
         if self._limit_rate(channel, msg, parts):
             return
+        self._count_rows(msg_type, msg["content"], outcome.masked, masker.passthrough)
         self._write_decoded(stream, channel, msg)
+
+    def _count_rows(self, msg_type: str, content: Any, masked: bool, raw_role: bool) -> None:
+        """Rows shown to this user (metrics, and the monitor's per-user baseline).
+
+        Masked: this server replaced values, or the kernel's display guard says it did
+        (a DataFrame is masked in the kernel, leaving the server nothing to replace).
+        The kernel's word is never taken for a role that sees raw values.
+        """
+        if msg_type in metrics.ROW_MSG_TYPES and (person := self.person()) is not None:
+            masked = masked or (not raw_role and metrics.marked_masked(content))
+            metrics.output_shown(person.name, content, masked)
 
     def _plain_status(self, header: dict[str, Any], parts: list[Any]) -> bool:
         """A status message that says nothing but a state: pass its bytes unread."""

@@ -32,6 +32,7 @@ from ..audit.logger import AuditLogger, Identity, Resource
 from ..kernel.environment import build_environment
 from ..kernel.sandbox import landlock_abi
 from ..masking import MaskingPolicy, RolePolicy
+from ..monitoring import metrics
 from ..policy import Decision, LivePolicy, Principal
 from ..privacy.tokens import TokenSigner
 from .audience import Audience, masking_role
@@ -329,6 +330,7 @@ class KernelGuard(LoggingConfigurable):
         launch = self._launches.get(kernel_id)
         if launch is None:
             return 0
+        metrics.kernel_witnessed(events)
         bad = 0
         for event in events:
             if event.get("phase") != "pre":

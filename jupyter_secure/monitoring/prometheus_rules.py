@@ -26,7 +26,6 @@ __all__ = ["EXPRESSIONS", "prometheus_rules", "render"]
 #: signal -> PromQL for its amount over a window ``{w}`` (site-wide).
 EXPRESSIONS: dict[str, str] = {
     "signin.failed": 'sum(increase(jupyter_secure_signin_attempts_total{{outcome!="ok"}}[{w}]))',
-    "signin.ok": 'sum(increase(jupyter_secure_signin_attempts_total{{outcome="ok"}}[{w}]))',
     "mfa.failed": 'sum(increase(jupyter_secure_mfa_verifications_total{{outcome!="ok"}}[{w}]))',
     "lockout": "sum(increase(jupyter_secure_lockouts_total[{w}]))",
     "denied": 'sum(increase(jupyter_secure_authz_decisions_total{{outcome="deny"}}[{w}]))',

@@ -474,7 +474,7 @@ def parse_rules(document: Mapping[str, Any], *, source: str = "alarms.toml") -> 
         if rule is not None:
             rules[name] = rule
     if problems:
-        raise RulesError(source, "alarm rules refused:\n  " + "\n  ".join(problems))
+        raise RulesError(source, "alarm rules refused: " + "; ".join(problems))
     return list(rules.values())
 
 
