@@ -48,6 +48,13 @@ from .identity.passwords import PasswordPolicy
 from .identity.signin import SignIn, SignInPolicy
 from .kernel.config import is_http_url
 from .masking import MaskingPolicy
+from .monitoring import metrics
+from .monitoring.actions import ActionRunner, AlarmActions
+from .monitoring.cloudwatch import CloudWatchExport, CloudWatchExporter
+from .monitoring.exporting import FileCursor
+from .monitoring.monitor import AlarmMonitor
+from .monitoring.otel import OtelExport, OtelExporter
+from .monitoring.rules import RulesError
 from .policy import GUARDED_KERNELSPEC, LivePolicy, Policy, PolicyError
 from .privacy.tokens import TokenRefused, TokenVerifier
 from .state import SecureState, VerifyMode
@@ -90,6 +97,10 @@ class SecureApp(ExtensionApp):
         PasswordPolicy,
         SignInPolicy,
         KernelGuard,
+        AlarmMonitor,
+        AlarmActions,
+        CloudWatchExport,
+        OtelExport,
     ]
 
     #: ServerApp traits this extension must own, and the class each must be (or extend).
@@ -238,6 +249,11 @@ class SecureApp(ExtensionApp):
                 )
         if server.web_app.settings.get("allow_unauthenticated_access", True):
             self._refuse("ServerApp.allow_unauthenticated_access must be False")
+        if not server.authenticate_prometheus:
+            # jupyter_server's /metrics then skips sign-in, and the route guard only
+            # sees signed-in users: every metric would be public.
+            self._refuse("ServerApp.authenticate_prometheus must be True (/metrics would be "
+                         "open to anyone)")  # fmt: skip
 
     def _refuse(self, reason: object) -> NoReturn:
         self.log.critical("jupyter-secure refused to start: %s", reason)
@@ -292,6 +308,9 @@ class SecureApp(ExtensionApp):
             user_scopes=lambda user: self.policy.current.effective_scopes(principal_of(user)),
         )
         self.settings[SIGNIN_SETTING] = self.signin
+        self.metrics = metrics.install(
+            self.state, alarms_firing=self._alarms_firing, sessions=self.signin
+        )
         server = self.server
         verified = self.state.verify_report.records if self.state.verify_report else 0
         self.state.audit.record(
@@ -333,12 +352,73 @@ class SecureApp(ExtensionApp):
         self._wire_policy(server)
         self.enforcer = SessionEnforcer(self.signin, server.kernel_manager, log=self.log)
         self.enforcer.start()
+        self.monitor = self._start_monitor()
+        self._start_exporters()
         self.log.info(
             "jupyter-secure %s: state in %s, audit trail %s",
             __version__,
             self.state.state_dir,
             self.state.trail_id,
         )
+
+    def _start_monitor(self) -> AlarmMonitor | None:
+        """The alarm monitor (a thread following the trail), unless turned off."""
+        from .identity.signin import AccountAdmin
+
+        accounts = AccountAdmin(self.signin)
+        runner = ActionRunner(
+            AlarmActions(parent=self),
+            self.state.audit,
+            lock=lambda name, why: accounts.lock(name, reason=why, actor=Identity.system()),
+            end_sessions=lambda name, why: accounts.end_sessions(name, reason=why),
+        )
+        try:
+            monitor = AlarmMonitor(
+                db=self.state.db,
+                index=self.state.index,
+                audit=self.state.audit,
+                sink=self.state.sink,
+                runner=runner,
+                state_dir=self.state.state_dir,
+                parent=self,
+            )
+        except RulesError as exc:
+            raise StartupRefused(str(exc)) from None
+        if not monitor.enabled:
+            self.log.warning("jupyter-secure: the alarm monitor is off (AlarmMonitor.enabled)")
+            return None
+        monitor.start()
+        metrics.OUTPUT_OBSERVERS.append(monitor.rows_displayed)
+        return monitor
+
+    def _start_exporters(self) -> None:
+        """CloudWatch and OpenTelemetry exports, when configured (both off by default)."""
+        from prometheus_client import REGISTRY
+
+        from .audit.index import QueryFilter
+
+        state = self.state
+        self.exporters: list[CloudWatchExporter | OtelExporter] = []
+        cloudwatch = CloudWatchExport(parent=self)
+        if cloudwatch.enabled:
+
+            def records_after(after: int, limit: int) -> list[tuple[int, bytes]]:
+                found = state.index.query(QueryFilter(after_seq=after, limit=limit))
+                return [(int(event["seq"]), line) for line, event in found]
+
+            cursor = FileCursor(state.state_dir / "cloudwatch-audit.cursor")
+            self.exporters.append(
+                CloudWatchExporter(cloudwatch, REGISTRY, records_after, cursor.get, cursor.set)
+            )
+        otel = OtelExport(parent=self)
+        if otel.enabled:
+            self.exporters.append(OtelExporter(otel, REGISTRY))
+        for exporter in self.exporters:
+            exporter.start()
+
+    def _alarms_firing(self) -> dict[str, int]:
+        monitor: AlarmMonitor | None = getattr(self, "monitor", None)
+        return monitor.firing() if monitor is not None else {}
 
     def _make_guard(self, server: ServerApp) -> KernelGuard:
         """The kernel guard: launches guarded kernels, checks and masks their messages."""
@@ -451,9 +531,10 @@ class SecureApp(ExtensionApp):
         self.policy.refresh()
 
     def initialize_handlers(self) -> None:
-        from .handlers import private, tokens, witness
+        from .handlers import alarms, private, tokens, witness
 
         self.handlers.extend(tokens.default_handlers)
+        self.handlers.extend(alarms.default_handlers(lambda: getattr(self, "monitor", None)))
         self.handlers.extend(witness.default_handlers(lambda: getattr(self, "guard", None)))
         self.handlers.extend(
             private.default_handlers(self._kernel_caller, lambda: getattr(self, "broker", None))
@@ -488,6 +569,16 @@ class SecureApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Record the stop and close the trail with a final signed checkpoint."""
+        installed: metrics.Installed | None = getattr(self, "metrics", None)
+        if installed is not None:
+            installed.close()
+        for exporter in getattr(self, "exporters", []):
+            exporter.stop(timeout=5)
+        monitor: AlarmMonitor | None = getattr(self, "monitor", None)
+        if monitor is not None:
+            if monitor.rows_displayed in metrics.OUTPUT_OBSERVERS:
+                metrics.OUTPUT_OBSERVERS.remove(monitor.rows_displayed)
+            monitor.stop()
         state: SecureState | None = getattr(self, "state", None)
         if state is None or state.closed:
             return

@@ -319,3 +319,15 @@ def test_refuses_an_extension_that_bypasses_the_channel_guard(
     env = cli_env(tmp_path, PYTHONPATH=str(tmp_path / "ext"))
     code, err = start_server(tmp_path, state_dir, env=env)
     assert_refused(code, err, "jupyter_server_nbmodel is enabled")
+
+
+def test_refuses_to_serve_metrics_without_sign_in(tmp_path: Path, state_dir: Path) -> None:
+    code, err = start_server(tmp_path, state_dir, "--ServerApp.authenticate_prometheus=False")
+    assert_refused(code, err, "ServerApp.authenticate_prometheus must be True")
+
+
+def test_refuses_an_unusable_alarm_rules_file(tmp_path: Path, state_dir: Path) -> None:
+    rules = tmp_path / "alarms.toml"
+    rules.write_text('[[rule]]\nname = "lockout"\nseverity = "loud"\n', encoding="utf-8")
+    code, err = start_server(tmp_path, state_dir, f"--AlarmMonitor.rules_file={rules}")
+    assert_refused(code, err, "rule[0] (lockout).severity: expected one of")

@@ -7,6 +7,7 @@ import sys
 
 from .._version import __version__
 from ..errors import InvalidInput, SecureError
+from .alarms import AlarmsCommand
 from .audit import AuditCommand
 from .base import GroupCommand
 from .broker import BrokerCommand
@@ -52,6 +53,7 @@ class SecureCommand(GroupCommand):
         "broker": (BrokerCommand, BrokerCommand.description),
         "keys": (KeysCommand, KeysCommand.description),
         "audit": (AuditCommand, AuditCommand.description),
+        "alarms": (AlarmsCommand, AlarmsCommand.description),
         "lab": (LabCommand, "Start JupyterLab on the demo workspace."),
     }
 

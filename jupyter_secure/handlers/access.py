@@ -26,6 +26,7 @@ from tornado import web
 from tornado.websocket import WebSocketHandler
 
 from ..audit.logger import AuditLogger, Identity, Resource
+from ..monitoring import metrics
 from ..policy import Decision, LivePolicy, Principal, scope_name
 from . import workspaces
 
@@ -137,7 +138,18 @@ def principal_of(user: Any) -> Principal:
 def check_request(
     handler: web.RequestHandler, user: Any, token_scopes: frozenset[str] | None
 ) -> Decision:
-    """May ``user`` make this request at all (before any object-level check)?"""
+    """May ``user`` make this request at all (before any object-level check)?
+
+    Every answer is counted (``jupyter_secure_authz_decisions_total``).
+    """
+    decision = _decide(handler, user, token_scopes)
+    metrics.authz_decided(decision.scope, decision.allowed)
+    return decision
+
+
+def _decide(
+    handler: web.RequestHandler, user: Any, token_scopes: frozenset[str] | None
+) -> Decision:
     scope = request_scope(handler)
     live: LivePolicy | None = handler.settings.get(POLICY_SETTING)
     refused = _refused_outright(handler, scope, live)
@@ -176,9 +188,16 @@ def _never(scope: str) -> str | None:
     return NEVER.get(scope)
 
 
-def deny(handler: web.RequestHandler, decision: Decision, **detail: Any) -> None:
-    """Remember a denial on the request, for :func:`audit_denials` to record."""
-    setattr(handler, _DENIAL, (decision, detail))
+def deny(
+    handler: web.RequestHandler, decision: Decision, *, user: Any = None, **detail: Any
+) -> None:
+    """Remember a denial on the request, for :func:`audit_denials` to record.
+
+    ``user``: who was refused, when the refusal comes before jupyter_server has set
+    ``current_user`` (the route guard runs inside ``get_user``; reading
+    ``current_user`` there raises, and the denial would go unrecorded).
+    """
+    setattr(handler, _DENIAL, (decision, detail, user))
 
 
 def audit_denials(
@@ -192,8 +211,10 @@ def audit_denials(
         noted = getattr(handler, _DENIAL, None)
         if noted is None:
             return
-        decision, detail = noted
-        user = getattr(handler, "current_user", None)
+        decision, detail, user = noted
+        if user is None:
+            # Not ``current_user``: before get_user has finished that property raises.
+            user = getattr(handler, "_jupyter_current_user", None)
         name = getattr(user, "username", None) or "(unknown)"
         request: dict[str, Any] = {
             "method": handler.request.method or "",

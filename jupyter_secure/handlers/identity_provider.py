@@ -113,7 +113,7 @@ class SecureIdentityProvider(IdentityProvider):
         if user is not None:
             decision = check_request(handler, user, user.scopes)
             if not decision:
-                deny(handler, decision)
+                deny(handler, decision, user=user)
                 raise web.HTTPError(403, f"not allowed: {decision.rule}")
         current_request_user.set(user)
         if user is not None and isinstance(handler, WebSocketHandler):
