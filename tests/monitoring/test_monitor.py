@@ -163,7 +163,8 @@ def test_acknowledging(state: SecureState, tmp_path: Path) -> None:
     store = AlarmStore(state.db)
     (row,) = store.find(state="unacked")
     acked = store.ack(row.id, by="root", note="seen", audit=state.audit, identity=ROOT)
-    assert acked.acked_by == "root" and acked.ack_note == "seen"
+    assert acked.acked_by == "root"
+    assert acked.ack_note == "seen"
     second = store.ack(row.id, by="other", note="", audit=state.audit, identity=ROOT)
     assert second.acked_by == "root", "the first acknowledgement stands"
     assert store.find(state="unacked") == []
@@ -218,11 +219,13 @@ def test_the_webhook_retries_and_a_failure_is_recorded(
         monitor.stop()
     finally:
         hook.close()
-    (webhook,) = [e for e in names(state, "AlarmAction")
-                  if e["requestParameters"]["action"] == "webhook"]  # fmt: skip
+    (webhook,) = [
+        e for e in names(state, "AlarmAction") if e["requestParameters"]["action"] == "webhook"
+    ]
     if outcome == "done":
         assert webhook["responseElements"]["detail"] == "HTTP 204 after 3 attempt(s)"
-        assert hook.got[0]["rule"] == "denial-burst" and hook.got[0]["state"] == "ALARM"
+        assert hook.got[0]["rule"] == "denial-burst"
+        assert hook.got[0]["state"] == "ALARM"
     else:
         assert webhook["errorCode"] == "RuntimeError"
         assert "after 3 attempt(s): HTTP 503" in webhook["errorMessage"]
@@ -248,20 +251,20 @@ def test_signals_from_real_records(state: SecureState) -> None:
             request={"userName": "bob"},
             error_code="InvalidCredentials",
             resources=[Resource("user", "bob")],
-        ),  # fmt: skip
+        ),
         audit.build(
             "MfaVerify",
             identity=Identity("User", "bob"),
             source_ip="192.0.2.1",
             request={"method": "totp"},
             response={"session": "s1"},
-        ),  # fmt: skip
+        ),
         audit.build(
             "UserLocked",
             identity=Identity.system(),
             request={"name": "bob", "failures": 5},
             response={"lockedUntil": "2026-01-01T00:00:00+00:00"},
-        ),  # fmt: skip
+        ),
         audit.build(
             "PrivateQuery",
             identity=Identity("User", "bob"),
@@ -275,7 +278,7 @@ def test_signals_from_real_records(state: SecureState) -> None:
                 "resultSha256": None,
             },
             resources=[Resource("dataset", "patients")],
-        ),  # fmt: skip
+        ),
     ]
     got = [(s.name, s.user, s.value, s.dataset) for e in built for s in signals_from_event(e)]
     assert got == [
