@@ -11,11 +11,13 @@ from .alarms import AlarmsCommand
 from .audit import AuditCommand
 from .base import GroupCommand
 from .broker import BrokerCommand
+from .incident import IncidentCommand
 from .init import InitCommand, LabCommand
 from .keys import KeysCommand
 from .mfa import MfaCommand
 from .policy import AccessCommand, PolicyCommand
 from .private import BudgetCommand, DatasetCommand
+from .report import ReportCommand
 from .tokens import TokenCommand
 from .users import UserCommand
 
@@ -54,6 +56,8 @@ class SecureCommand(GroupCommand):
         "keys": (KeysCommand, KeysCommand.description),
         "audit": (AuditCommand, AuditCommand.description),
         "alarms": (AlarmsCommand, AlarmsCommand.description),
+        "report": (ReportCommand, "Write a periodic review (HTML and CSV) of a time range."),
+        "incident": (IncidentCommand, IncidentCommand.description),
         "lab": (LabCommand, "Start JupyterLab on the demo workspace."),
     }
 

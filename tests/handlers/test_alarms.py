@@ -223,3 +223,31 @@ async def test_a_lock_rule_locks_the_prober_and_ends_their_sessions(
     server.clock.advance(61)
     r = await fresh.post("login", form={"username": "sam", "password": "correct horse battery"})
     assert r.code != 302
+
+
+async def test_an_incident_freeze_stops_a_running_users_kernel_session_and_token(
+    server, jp_serverapp
+) -> None:  # type: ignore[no-untyped-def]
+    """What `jupyter secure incident freeze` does from another process, on a live server."""
+    from jupyter_secure.audit.logger import Identity
+    from jupyter_secure.monitoring.incident import freeze
+
+    b = await server.sign_in("alice")
+    r = await b.post("secure/api/tokens", json_body={"name": "t", "scopes": ["api:read"]})
+    token = json.loads(r.body)["token"]
+    r = await b.post("api/kernels", json_body={"name": "jupyter-secure"})
+    kernel_id = json.loads(r.body)["id"]
+    km = jp_serverapp.kernel_manager
+    assert kernel_id in km.list_kernel_ids()
+    result = freeze(
+        server.state.db, server.state.audit, "alice", "laptop stolen", Identity("OSUser", "root")
+    )
+    assert len(result.sessions_ended) == 1
+    assert len(result.tokens_revoked) == 1
+    await wait_for(lambda: kernel_id not in km.list_kernel_ids())
+    assert (await b.get("api/status")).code in (302, 403)
+    program = server.browser()
+    denied = await program.get("api/status", headers={"Authorization": f"token {token}"})
+    assert denied.code in (302, 403)
+    (record,) = server.events("IncidentFrozen")
+    assert record["requestParameters"] == {"user": "alice", "reason": "laptop stolen"}
