@@ -36,7 +36,7 @@ from .audit.logger import AuditLogger, Identity, Resource
 from .audit.sink import AuditSink
 from .channel.connection import GuardedChannelsConnection
 from .channel.guard import KernelGuard
-from .errors import StartupRefused
+from .errors import InvalidInput, StartupRefused
 from .handlers.access import POLICY_SETTING, audit_denials, principal_of
 from .handlers.authorizer import SecureAuthorizer
 from .handlers.base import SIGNIN_SETTING
@@ -309,7 +309,10 @@ class SecureApp(ExtensionApp):
         )
         self.settings[SIGNIN_SETTING] = self.signin
         self.metrics = metrics.install(
-            self.state, alarms_firing=self._alarms_firing, sessions=self.signin
+            self.state,
+            alarms_firing=self._alarms_firing,
+            sessions=self.signin,
+            monitor_health=self._monitor_health,
         )
         server = self.server
         verified = self.state.verify_report.records if self.state.verify_report else 0
@@ -366,13 +369,13 @@ class SecureApp(ExtensionApp):
         from .identity.signin import AccountAdmin
 
         accounts = AccountAdmin(self.signin)
-        runner = ActionRunner(
-            AlarmActions(parent=self),
-            self.state.audit,
-            lock=lambda name, why: accounts.lock(name, reason=why, actor=Identity.system()),
-            end_sessions=lambda name, why: accounts.end_sessions(name, reason=why),
-        )
         try:
+            runner = ActionRunner(
+                AlarmActions(parent=self),
+                self.state.audit,
+                lock=lambda name, why: accounts.lock(name, reason=why, actor=Identity.system()),
+                end_sessions=lambda name, why: accounts.end_sessions(name, reason=why),
+            )
             monitor = AlarmMonitor(
                 db=self.state.db,
                 index=self.state.index,
@@ -382,7 +385,7 @@ class SecureApp(ExtensionApp):
                 state_dir=self.state.state_dir,
                 parent=self,
             )
-        except RulesError as exc:
+        except (RulesError, InvalidInput) as exc:
             raise StartupRefused(str(exc)) from None
         if not monitor.enabled:
             self.log.warning("jupyter-secure: the alarm monitor is off (AlarmMonitor.enabled)")
@@ -415,6 +418,10 @@ class SecureApp(ExtensionApp):
             self.exporters.append(OtelExporter(otel, REGISTRY))
         for exporter in self.exporters:
             exporter.start()
+
+    def _monitor_health(self) -> dict[str, float]:
+        monitor: AlarmMonitor | None = getattr(self, "monitor", None)
+        return monitor.health() if monitor is not None else {}
 
     def _alarms_firing(self) -> dict[str, int]:
         monitor: AlarmMonitor | None = getattr(self, "monitor", None)

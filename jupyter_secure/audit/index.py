@@ -53,6 +53,11 @@ class _CheckpointSeen:
 class AuditIntegrityError(SecureError):
     """A record read back for a query does not match its hash."""
 
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        #: the sequence number of the record that failed (None when unknown)
+        self.seq = seq
+
 
 @dataclass(frozen=True)
 class QueryFilter:
@@ -270,7 +275,8 @@ class AuditIndex:
             if parsed is None or not parsed.hash_ok or parsed.seq != seq:
                 raise AuditIntegrityError(
                     f"audit record seq {seq} does not match its hash or position; "
-                    "run `jupyter secure audit verify`"
+                    "run `jupyter secure audit verify`",
+                    seq=seq,
                 )
             yield line, json.loads(line)
 

@@ -388,7 +388,7 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         """
         if msg_type in metrics.ROW_MSG_TYPES and (person := self.person()) is not None:
             masked = masked or (not raw_role and metrics.marked_masked(content))
-            metrics.output_shown(person.name, content, masked)
+            metrics.output_shown(person.name, content, masked, msg_type=msg_type)
 
     def _plain_status(self, header: dict[str, Any], parts: list[Any]) -> bool:
         """A status message that says nothing but a state: pass its bytes unread."""

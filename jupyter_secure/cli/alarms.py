@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from pathlib import Path
 
 from traitlets import Bool, Int, Unicode
@@ -147,9 +148,11 @@ class AlarmsTest(_AlarmCommand):
             t = Transition(rule, "test", {}, state, previous, alarm_id, reason, None, None, now)
             record_transition(store, self.state.audit, t)
             runner.submit(t, ("webhook", "email"))
-        print(f"test alarm {alarm_id} ({rule.name}) raised and resolved; webhook: "
-              f"{actions.webhook_url or 'not set'}; mail: "
-              f"{', '.join(actions.email_to) or 'not set'}")  # fmt: skip
+        hook = urllib.parse.urlsplit(actions.webhook_url).hostname if actions.webhook_url else None
+        print(
+            f"test alarm {alarm_id} ({rule.name}) raised and resolved; webhook: "
+            f"{hook or 'not set'}; mail: {len(actions.email_to) or 'no'} recipient(s)"
+        )
         failed = runner.failures
         if failed:
             raise InvalidInput(

@@ -99,7 +99,7 @@ class RulesHandler(_Api):
             }
             for r in self.monitor.rules
         ]
-        self.finish(json.dumps({"file": str(self.monitor.rules_path), "rules": rules}))
+        self.finish(json.dumps({"rules": rules}))
 
 
 class AckHandler(_Api):

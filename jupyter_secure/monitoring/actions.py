@@ -24,6 +24,7 @@ import ssl
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -33,10 +34,28 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, validat
 from traitlets.config import LoggingConfigurable
 
 from ..audit.logger import AuditLogger, Identity, Resource
+from ..errors import InvalidInput
 from ..kernel.config import is_http_url
 from .engine import ALARM, Transition
 
 __all__ = ["ActionRunner", "AlarmActions", "alarm_payload"]
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+#: What runs on the containment worker (never behind a slow webhook).
+CONTAINMENT = ("lock", "end_sessions")
+#: Actions waiting beyond this many are refused (and recorded as refused), per worker.
+QUEUE_LIMIT = 1000
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is a failure: following it would send the signature and
+    any Authorization header to wherever the redirect points (as a GET, without the body)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class AlarmActions(LoggingConfigurable):
@@ -54,6 +73,24 @@ class AlarmActions(LoggingConfigurable):
         if url and not is_http_url(url):
             raise TraitError(f"AlarmActions.webhook_url: expected an http(s) URL, got {url!r}")
         return url
+
+    def check(self) -> None:
+        """Refuse settings that would leak alarms (checked once every trait is set)."""
+        url = self.webhook_url
+        host = (urllib.parse.urlsplit(url).hostname or "").lower()
+        plain = url.lower().startswith("http://")
+        if plain and host not in _LOOPBACK and not self.webhook_allow_http:
+            raise InvalidInput(
+                "AlarmActions.webhook_url",
+                "use https (alarm bodies name users, and headers may carry "
+                "credentials), or set AlarmActions.webhook_allow_http = True",
+            )
+
+    webhook_allow_http = Bool(
+        False,
+        help="""Allow a plain-http webhook_url to a host other than this machine
+        (loopback is always allowed). Bodies name users and keys; prefer https.""",
+    ).tag(config=True)
 
     webhook_secret = Unicode(
         "",
@@ -123,7 +160,13 @@ def alarm_payload(t: Transition, site: str = "") -> dict[str, Any]:
 
 
 class ActionRunner:
-    """Runs alarm actions on one worker thread and records each outcome."""
+    """Runs alarm actions on two worker threads and records each outcome.
+
+    Containment (``lock``, ``end_sessions``) has a worker of its own, so a flood of
+    alarms waiting on a slow webhook never delays locking an account. Each queue is
+    bounded; an action refused because its queue is full, or still queued when the
+    server stops, is recorded as such rather than lost silently.
+    """
 
     def __init__(
         self,
@@ -134,24 +177,34 @@ class ActionRunner:
         end_sessions: Callable[[str, str], int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        config.check()
         self.config = config
         self.audit = audit
         self.lock = lock
         self.end_sessions = end_sessions
         self.sleep = sleep
-        self._queue: queue.Queue[tuple[Transition, tuple[str, ...]] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._queues: dict[str, queue.Queue[tuple[Transition, str] | None]] = {
+            "containment": queue.Queue(QUEUE_LIMIT),
+            "notify": queue.Queue(QUEUE_LIMIT),
+        }
+        self._threads: list[threading.Thread] = []
         self.failures = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="alarm-actions", daemon=True)
-        self._thread.start()
+        for name, q in self._queues.items():
+            thread = threading.Thread(
+                target=self._run, args=(q,), name=f"alarm-{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
+        for q in self._queues.values():
+            self._drop_queued(q, "the server stopped before it ran")
+            q.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def submit(self, transition: Transition, actions: tuple[str, ...] | None = None) -> None:
         """Queue the actions of ``transition`` (its rule's, unless given)."""
@@ -159,37 +212,54 @@ class ActionRunner:
         if transition.state != ALARM:
             # Only notifications follow a resolution; nobody is locked by one.
             wanted = tuple(a for a in wanted if a in ("webhook", "email"))
-        if wanted:
-            if self._thread is None:
-                self._act_all(transition, wanted)
-            else:
-                self._queue.put((transition, wanted))
+        for action in wanted:
+            if not self._threads:
+                self._act(transition, action)
+                continue
+            q = self._queues["containment" if action in CONTAINMENT else "notify"]
+            try:
+                q.put_nowait((transition, action))
+            except queue.Full:
+                self.failures += 1
+                self._record(transition, action, None, "QueueFull",
+                             f"more than {QUEUE_LIMIT} alarm actions waiting")  # fmt: skip
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait until queued actions have run (tests and orderly stops)."""
         end = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < end:
+        while any(q.unfinished_tasks for q in self._queues.values()):
+            if time.monotonic() > end:
+                return
             time.sleep(0.02)
 
-    def _run(self) -> None:
+    def _drop_queued(self, q: queue.Queue[tuple[Transition, str] | None], why: str) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._record(item[0], item[1], {"outcome": "skipped", "detail": why})
+            q.task_done()
+
+    def _run(self, q: queue.Queue[tuple[Transition, str] | None]) -> None:
+        while True:
+            item = q.get()
             try:
                 if item is None:
                     return
-                self._act_all(*item)
+                self._act(*item)
             finally:
-                self._queue.task_done()
+                q.task_done()
 
-    def _act_all(self, transition: Transition, actions: tuple[str, ...]) -> None:
-        for action in actions:
-            try:
-                outcome, detail = getattr(self, f"_{action}")(transition)
-            except Exception as exc:  # recorded, never raised into the monitor
-                self.failures += 1
-                self._record(transition, action, None, type(exc).__name__, str(exc)[:500])
-            else:
-                self._record(transition, action, {"outcome": outcome, "detail": detail[:500]})
+    def _act(self, transition: Transition, action: str) -> None:
+        try:
+            outcome, detail = getattr(self, f"_{action}")(transition)
+        except Exception as exc:  # recorded, never raised into the monitor
+            self.failures += 1
+            self._record(transition, action, None, type(exc).__name__, str(exc)[:500])
+        else:
+            self._record(transition, action, {"outcome": outcome, "detail": detail[:500]})
 
     def _record(
         self,
@@ -237,12 +307,12 @@ class ActionRunner:
             # The URL's scheme is checked to be http(s) when configured (_valid_url).
             request = urllib.request.Request(cfg.webhook_url, body, headers, method="POST")  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=cfg.webhook_timeout) as answer:  # noqa: S310
+                with _OPENER.open(request, timeout=cfg.webhook_timeout) as answer:
                     return "done", f"HTTP {answer.status} after {attempt} attempt(s)"
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}"
-                if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                    break
+                if 300 <= exc.code < 500 and exc.code not in (408, 429):
+                    break  # refused, or a redirect (never followed): retrying will not help
             except (urllib.error.URLError, OSError) as exc:
                 last = str(getattr(exc, "reason", exc))
             if attempt < cfg.webhook_attempts:

@@ -25,7 +25,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-__all__ = ["Band", "KnownNetworks", "SeasonalBaseline", "network_of"]
+__all__ = ["Band", "KnownNetworks", "SeasonalBaseline", "address_key", "network_of"]
 
 HOUR = 3600
 WEEK_HOURS = 168
@@ -54,11 +54,13 @@ class SeasonalBaseline:
         self.neighbours = neighbours
         self._hours: dict[str, dict[int, float]] = defaultdict(dict)
         self._first: dict[str, int] = {}
+        self._dirty: set[tuple[str, int]] = set()
 
     def add(self, user: str, t: float, value: float) -> None:
         hour = int(t // HOUR)
         totals = self._hours[user]
         totals[hour] = totals.get(hour, 0.0) + value
+        self._dirty.add((user, hour))
         first = self._first.get(user)
         if first is None or hour < first:
             self._first[user] = hour
@@ -102,6 +104,11 @@ class SeasonalBaseline:
             if hour >= since_hour
         ]
 
+    def changed(self) -> list[tuple[str, int, float]]:
+        """The (user, hour, total) rows added to since the last call (to persist)."""
+        dirty, self._dirty = self._dirty, set()
+        return [(u, h, self._hours[u][h]) for u, h in dirty if h in self._hours.get(u, {})]
+
     def load(self, user: str, hour: int, value: float) -> None:
         """Set one stored hour (history read back at start)."""
         self._hours[user][hour] = value
@@ -128,12 +135,30 @@ def network_of(ip: str) -> str | None:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
+def address_key(ip: str) -> str:
+    """What per-address rules count by: the IPv4 address, or the IPv6 /64.
+
+    One host usually holds a whole IPv6 /64; counting exact IPv6 addresses would
+    let a sprayer rotate through it and never reach a threshold.
+    """
+    try:
+        addr = ipaddress.ip_address(ip.strip().split("%", 1)[0])
+    except ValueError:
+        return ip[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
 class KnownNetworks:
     """The networks each user signed in from, and when last."""
 
     def __init__(self, keep_days: int = 90) -> None:
         self.keep = keep_days * 86400
         self._seen: dict[str, dict[str, float]] = defaultdict(dict)
+        self._dirty: set[tuple[str, str]] = set()
 
     def check(self, user: str, ip: str, t: float) -> bool:
         """Record a sign-in; True when it came from a network new for an established user."""
@@ -144,10 +169,16 @@ class KnownNetworks:
         last = seen.get(net)
         new = bool(seen) and (last is None or t - last > self.keep)
         seen[net] = max(t, last or t)
+        self._dirty.add((user, net))
         return new
 
     def items(self) -> list[tuple[str, str, float]]:
         return [(u, n, at) for u, seen in self._seen.items() for n, at in seen.items()]
+
+    def changed(self) -> list[tuple[str, str, float]]:
+        """The (user, network, last seen) rows changed since the last call (to persist)."""
+        dirty, self._dirty = self._dirty, set()
+        return [(u, n, self._seen[u][n]) for u, n in dirty if n in self._seen.get(u, {})]
 
     def load(self, user: str, network: str, last_seen: float) -> None:
         self._seen[user][network] = last_seen

@@ -18,14 +18,17 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
 
 from ..audit.ids import uuid7
-from .baseline import Band, KnownNetworks, SeasonalBaseline
+from .baseline import Band, KnownNetworks, SeasonalBaseline, address_key
 from .rules import KEYS, Rule
 from .signals import Signal
 
 __all__ = ["ALARM", "INSUFFICIENT_DATA", "OK", "AlarmEngine", "AlarmState", "Transition"]
 
+#: Characters kept as they are in key values (user and dataset names, addresses).
+_SAFE = "@._-()/:"
 OK = "OK"
 ALARM = "ALARM"
 INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
@@ -74,9 +77,14 @@ class _Series:
 
 
 def key_text(rule: Rule, parts: dict[str, str]) -> str:
+    """``user:alice``, ``user:alice,dataset:patients``, ``ip:192.0.2.7`` or ``site``.
+
+    Values are percent-encoded but for ``:`` (an IPv6 address stays readable); a ``,``
+    in one cannot shift the others, and the first ``:`` ends the dimension.
+    """
     if not parts:
         return "site"
-    return ",".join(f"{dim}:{parts[dim]}" for dim in KEYS[rule.key])
+    return ",".join(f"{dim}:{quote(parts[dim], safe=_SAFE)}" for dim in KEYS[rule.key])
 
 
 class AlarmEngine:
@@ -132,7 +140,7 @@ class AlarmEngine:
                 v = getattr(signal, dim)
                 if not v:
                     break
-                parts[dim] = v
+                parts[dim] = address_key(v) if dim == "ip" else v
             else:
                 self._count(rule, parts, signal)
 
@@ -310,7 +318,11 @@ def _decide(
 def _parts_of(key: str) -> dict[str, str]:
     if key == "site":
         return {}
-    return dict(part.split(":", 1) for part in key.split(","))
+    parts: dict[str, str] = {}
+    for part in key.split(","):
+        dim, _, value = part.partition(":")
+        parts[dim] = unquote(value)
+    return parts
 
 
 def _headline(

@@ -22,10 +22,14 @@ the moment to freeze is often the moment an administrator's own phone or
 session is in doubt. Giving access back (``user enable``, a new password,
 ``mfa reset``) is where the checks stay.
 
-**Kernels** are stopped by the running server, which reacts to the
-``IncidentFrozen`` and ``UserDisabled`` records (and cuts off the ended
-sessions at its next check); the command line runs in another process and
-cannot reach them, so the result says so instead of claiming it.
+**Kernels** are stopped by the running server: its session enforcer reads the
+database every couple of seconds, shuts down the kernels of disabled users and
+closes connections whose session ended (tested on a live server). The command
+line runs in another process and cannot reach them, so the result says so
+instead of claiming it. A broker running as its own service (``broker serve
+--trust-key``) keeps no user table: the broker tokens it accepts stay valid
+until they expire (``KernelGuard.broker_token_hours``), though their kernels
+are gone.
 
 Pure: no Jupyter imports; the same function serves the command line and a
 future REST endpoint (which passes the signed-in administrator as ``actor``).

@@ -51,6 +51,7 @@ from ..policy.scopes import RESOURCES, resource_of
 from ..privacy.amounts import NANO
 from ..storage.database import Database
 from ..storage.models import LoginSession, PrivateDataset, User
+from .signals import CONFIG_EVENTS
 
 __all__ = [
     "CONFIG_KINDS",
@@ -95,29 +96,12 @@ MFA_METHODS = frozenset({"totp", "recovery"})
 DP_ERRORS = frozenset(
     {"BudgetExceeded", "NoGrant", "QueryError", "Busy", "SpecError", "AmountError"}
 )
-#: Records that change who may do what, by kind. PolicyChanged is ``role`` and/or
-#: ``policy`` by its diff (see :func:`_policy_kinds`).
-CONFIG_EVENTS: dict[str, str] = {
-    "BudgetChanged": "budget",
-    "DatasetChanged": "dataset",
-    "KeysRotated": "key",
-    "UserAdded": "user",
-    "UserRemoved": "user",
-    "UserEnabled": "user",
-    "UserDisabled": "user",
-    "PasswordChanged": "user",
-    "ApiTokenCreated": "token",
-    "ApiTokenRevoked": "token",
-    "MfaReset": "mfa",
-    "MfaSecretIssued": "mfa",
-}
 CONFIG_KINDS = ("policy", "role", "budget", "dataset", "key", "user", "token", "mfa")
 #: Prefixes of Policy.diff lines about roles, groups and direct grants.
 _ROLE_DIFF = ("role ", "group ", "direct grant to ", "terminals: ")
 SEVERITIES = ("info", "warning", "critical")
-_DATAFRAME = 'class="dataframe'
 #: The kernel messages that show a user data (and can hold a table).
-ROW_MSG_TYPES = frozenset({"display_data", "execute_result", "update_display_data"})
+ROW_MSG_TYPES = frozenset({"display_data", "execute_result", "update_display_data", "stream"})
 #: Seconds from submit to durable: a group commit is one fdatasync (ms on an SSD).
 APPEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0)
 
@@ -330,52 +314,59 @@ def _text(value: Any) -> str:
     return ""
 
 
-def _dataframe_rows(html: str) -> int | None:
-    """Data rows (``<tr>`` in ``<tbody>``) of the pandas tables in ``html``; None: no table.
+def _table_rows(html: str) -> int | None:
+    """Rows of the HTML tables in ``html`` (header rows left out); None: no table.
 
-    ``str.find``/``count`` over the text, never a parse, and each search bounded:
-    the connection calls this on the event loop for outputs of any size and content.
+    Any table counts, not only pandas' (a Styler, ``to_html`` with other classes, a
+    hand-made table all show rows). ``str.count`` over the text, never a parse: the
+    connection calls this on the event loop for outputs of any size and content.
     """
-    rows, found, pos = 0, False, 0
-    while (start := html.find(_DATAFRAME, pos)) >= 0:
-        pos = start + len(_DATAFRAME)
-        tag = html.rfind("<table", max(0, start - 1000), start)
-        if tag < 0 or html.find(">", tag, start) >= 0:  # not an attribute of a <table>
-            continue
-        found = True
-        end_table = html.find("</table>", pos)
-        end_table = len(html) if end_table < 0 else end_table
-        body = html.find("<tbody", pos, end_table)
-        end = html.find("</tbody>", body, end_table) if body >= 0 else -1
-        if end >= 0:
-            rows += html.count("<tr>", body, end) + html.count("<tr ", body, end)
-        pos = end_table
-    return rows if found else None
+    if "<table" not in html:
+        return None
+    rows = html.count("<tr>") + html.count("<tr ")
+    # A header row per <thead> (pandas and Styler write one or two; one is close enough).
+    return max(0, rows - html.count("<thead"))
 
 
-def displayed_rows(content: Mapping[str, Any]) -> int:
-    """How many rows a display_data/execute_result/update_display_data shows.
+def _json_rows(value: Any) -> int:
+    """Records in a JSON output: a list's length, or the longest list among a dict's values."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, Mapping):
+        return max((len(v) for v in value.values() if isinstance(v, list)), default=0)
+    return 0
 
-    A pandas DataFrame's HTML table counts its data rows (the header is not a
-    row); anything else counts the lines of its text/plain form.
+
+def _lines(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1) if text else 0
+
+
+def displayed_rows(content: Mapping[str, Any], msg_type: str = "display_data") -> int:
+    """How many rows one output shows: the measure of "bulk display".
+
+    HTML tables (any, not only pandas') count their data rows, which is what the
+    browser shows; otherwise JSON records or lines of text, whichever is more; and
+    ``print`` output (``stream``) its lines, so ``print(df.to_string())`` counts too.
 
     >>> displayed_rows({"data": {"text/plain": "a\\nb\\n"}})
+    2
+    >>> displayed_rows({"name": "stdout", "text": "1\\n2\\n3\\n"}, "stream")
+    3
+    >>> displayed_rows({"data": {"application/json": [{"a": 1}, {"a": 2}]}})
     2
     >>> displayed_rows({"data": {"image/png": "..."}})
     0
     """
+    if msg_type == "stream":
+        return _lines(_text(content.get("text")))
     data = content.get("data")
     if not isinstance(data, Mapping):
         return 0
     html = _text(data.get("text/html"))
-    if html:
-        rows = _dataframe_rows(html)
-        if rows is not None:
-            return rows
-    plain = _text(data.get("text/plain"))
-    if not plain:
-        return 0
-    return plain.count("\n") + (0 if plain.endswith("\n") else 1)
+    table = _table_rows(html) if html else None
+    if table is not None:
+        return table  # what the browser shows (its text/plain repeats the header)
+    return max(_lines(_text(data.get("text/plain"))), _json_rows(data.get("application/json")))
 
 
 def marked_masked(content: Mapping[str, Any]) -> bool:
@@ -390,14 +381,18 @@ def marked_masked(content: Mapping[str, Any]) -> bool:
 
 
 def output_shown(
-    user: str, content: Mapping[str, Any], masked: bool, metrics: Metrics | None = None
+    user: str,
+    content: Mapping[str, Any],
+    masked: bool,
+    metrics: Metrics | None = None,
+    msg_type: str = "display_data",
 ) -> int:
     """Count the rows of one output on its way to ``user`` and tell the observers.
 
     Call it only for :data:`ROW_MSG_TYPES`. The user goes to the observers, never
     into a label. Returns the rows counted.
     """
-    rows = displayed_rows(content)
+    rows = displayed_rows(content, msg_type)
     if rows <= 0:
         return 0
     (metrics or default_metrics()).output_rows.labels("true" if masked else "false").inc(rows)
@@ -454,11 +449,13 @@ class StateCollector(Collector):
         alarms_firing: Callable[[], Mapping[str, int]] = _no_alarms,
         *,
         sessions: SessionRules | None = None,
+        monitor_health: Callable[[], Mapping[str, float]] = dict,
     ) -> None:
         self.db = db
         self.sink = sink
         self.alarms_firing = alarms_firing
         self.sessions = sessions
+        self.monitor_health = monitor_health
 
     def describe(self) -> Iterable[Metric]:
         """The families without reading anything (lets the registry refuse duplicates)."""
@@ -471,12 +468,49 @@ class StateCollector(Collector):
             GaugeMetricFamily(PREFIX + "audit_queue_depth", ""),
             GaugeMetricFamily(PREFIX + "audit_last_checkpoint_timestamp_seconds", ""),
             GaugeMetricFamily(PREFIX + "alarms_firing", "", labels=["severity"]),
+            CounterMetricFamily(PREFIX + "monitor_errors", ""),
+            CounterMetricFamily(PREFIX + "monitor_records_skipped", ""),
+            GaugeMetricFamily(PREFIX + "monitor_last_evaluation_timestamp_seconds", ""),
+            GaugeMetricFamily(PREFIX + "monitor_lag_records", ""),
         ]
 
     def collect(self) -> Iterator[Metric]:
         yield from self._database()
         yield from self._audit()
         yield self._alarms()
+        yield from self._monitor()
+
+    def _monitor(self) -> list[Metric]:
+        """The alarm monitor's own health: a stalled or failing monitor must show."""
+        try:
+            health = dict(self.monitor_health())
+        except Exception:
+            log.exception("metrics: could not read the alarm monitor's health")
+            return []
+        if not health:
+            return []
+        return [
+            CounterMetricFamily(
+                PREFIX + "monitor_errors",
+                "Alarm monitor failures: evaluations, records it could not write, actions.",
+                value=health.get("errors", 0.0),
+            ),
+            CounterMetricFamily(
+                PREFIX + "monitor_records_skipped",
+                "Audit records the monitor skipped (never indexed, or failing their hash).",
+                value=health.get("skipped", 0.0),
+            ),
+            GaugeMetricFamily(
+                PREFIX + "monitor_last_evaluation_timestamp_seconds",
+                "When the alarm monitor last evaluated the rules (Unix time).",
+                value=health.get("last_evaluation", 0.0),
+            ),
+            GaugeMetricFamily(
+                PREFIX + "monitor_lag_records",
+                "Audit records indexed that the alarm monitor has not read yet.",
+                value=health.get("lag", 0.0),
+            ),
+        ]
 
     def _database(self) -> list[Metric]:
         try:
@@ -640,6 +674,7 @@ def install(
     *,
     alarms_firing: Callable[[], Mapping[str, int]] = _no_alarms,
     sessions: SessionRules | None = None,
+    monitor_health: Callable[[], Mapping[str, float]] = dict,
     registry: CollectorRegistry = REGISTRY,
 ) -> Installed:
     """Feed this server's audit records, sink and database into ``registry``.
@@ -649,7 +684,9 @@ def install(
     replaces the first's collector instead of failing to start.
     """
     metrics = default_metrics(registry)
-    collector = StateCollector(state.db, state.sink, alarms_firing, sessions=sessions)
+    collector = StateCollector(
+        state.db, state.sink, alarms_firing, sessions=sessions, monitor_health=monitor_health
+    )
     with _DEFAULT_LOCK:
         previous = getattr(registry, _COLLECTOR, None)
         if isinstance(previous, StateCollector):

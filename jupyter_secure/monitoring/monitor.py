@@ -20,6 +20,7 @@ construct it.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +30,7 @@ from typing import Any
 from traitlets import Bool, Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..audit.index import AuditIndex, QueryFilter
+from ..audit.index import AuditIndex, AuditIntegrityError, QueryFilter
 from ..audit.logger import AuditLogger, Identity, Resource
 from ..audit.sink import AuditSink
 from .actions import ActionRunner
@@ -41,7 +42,12 @@ from .store import AlarmStore
 __all__ = ["AlarmMonitor", "record_transition"]
 
 _BATCH = 5000
+#: Seconds of record time between evaluations while catching up after a restart.
 _CATCH_UP_STEP = 10.0
+#: The most record time caught up evaluation by evaluation (older: evaluated once).
+_CATCH_UP_LIMIT = 86400.0
+#: An evaluation this far behind the clock is late (its alarms only notify).
+_LATE = 60.0
 
 
 class AlarmMonitor(LoggingConfigurable):
@@ -103,8 +109,12 @@ class AlarmMonitor(LoggingConfigurable):
         self.rules_path = path
         self.rules: list[Rule] = load_rules(path)  # raises RulesError naming the fields
         self.engine = AlarmEngine(self.rules, baseline_weeks=self.baseline_weeks)
-        self._lock = threading.Lock()
+        self._pending_lock = threading.Lock()
         self._pending: list[Signal] = []
+        self._firing: dict[str, int] = {}
+        self._unrecorded: list[tuple[Transition, bool]] = []
+        self.skipped = 0
+        self.last_tick = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor = 0
@@ -118,13 +128,14 @@ class AlarmMonitor(LoggingConfigurable):
     def start(self) -> None:
         """Load history and open alarms, then run the evaluation thread."""
         now = self.clock()
-        cursor = self.store.cursor()
+        cursor, evaluated = self.store.cursor()
         # First start: begin at the end of the trail (history is not re-alarmed).
         self._cursor = self.index.last_seq() if cursor is None else cursor
+        self._last_eval = now if evaluated is None else min(evaluated, now)
         if cursor is None:
-            self.store.set_cursor(self._cursor)
+            self.store.set_cursor(self._cursor, evaluated=now)
         self._load_history(now, replay=cursor is not None)
-        self._last_eval = now
+        self.last_tick = now
         if self.sink is not None:
             self._write_errors = int(self.sink.stats.get("write_errors", 0))
         self.runner.start()
@@ -162,8 +173,16 @@ class AlarmMonitor(LoggingConfigurable):
                 self.engine.restore(row.rule, row.key, row.id, row.raised_at.timestamp(),
                                     row.reason)  # fmt: skip
             else:
-                self.store.left(row.id, state="OK", t=now,
-                                reason=f"{row.rule}: the rule no longer exists")  # fmt: skip
+                gone = f"{row.rule}: the rule no longer exists (alarms.toml)"
+                self.store.left(row.id, state="OK", t=now, reason=gone)
+                self.audit.record(
+                    "AlarmResolved",
+                    identity=Identity.system(),
+                    request={"rule": row.rule, "key": row.key, "severity": row.severity},
+                    response={"alarmId": row.id, "state": "OK", "previousState": "ALARM",
+                              "reason": gone, "value": None, "threshold": None},
+                    resources=[Resource("alarm", row.id)],
+                )  # fmt: skip
 
     def _replay_open_periods(self, now: float) -> None:
         """Count again what the rules' windows still cover, up to the cursor.
@@ -194,7 +213,7 @@ class AlarmMonitor(LoggingConfigurable):
     # -- input from the server --------------------------------------------------------------
     def add_signal(self, signal: Signal) -> None:
         """A signal the trail does not carry (rows displayed); thread-safe, cheap."""
-        with self._lock:
+        with self._pending_lock:
             self._pending.append(signal)
 
     def rows_displayed(self, user: str, rows: int, masked: bool) -> None:
@@ -203,20 +222,30 @@ class AlarmMonitor(LoggingConfigurable):
 
     # -- one evaluation ---------------------------------------------------------------------
     def tick(self) -> list[Transition]:
-        """Read, feed, evaluate, act; returns the state changes (for tests and tools)."""
-        changes: list[Transition] = []
+        """Read, feed, evaluate, act; returns the state changes (for tests and tools).
+
+        Evaluation runs at the records' own times while catching up (every
+        ``_CATCH_UP_STEP`` seconds of record time, up to now), so a burst that
+        happened while the monitor was down is judged as if it had been running.
+        Transitions raised that way are *late*: they are recorded and notified,
+        but do not lock anyone or end sessions for something hours old.
+        """
+        changes = self._retry_unrecorded()
         while True:
             events = self._read()
             for event in events:
                 for signal in signals_from_event(event):
-                    if signal.t - self._last_eval >= _CATCH_UP_STEP:
-                        changes += self._evaluate(signal.t)
+                    changes += self._catch_up(signal.t)
                     self.engine.feed(signal)
+                self._cursor = int(event["seq"])  # fed: never read again
+            if events:
+                self.store.set_cursor(self._cursor, evaluated=self._last_eval)
             if len(events) < _BATCH:
                 break
-        with self._lock:
+        with self._pending_lock:
             pending, self._pending = self._pending, []
         now = self.clock()
+        changes += self._catch_up(now)
         for signal in pending:
             self.engine.feed(signal)
         if self.sink is not None:
@@ -224,39 +253,99 @@ class AlarmMonitor(LoggingConfigurable):
             if errors > self._write_errors:
                 self.engine.feed(Signal("audit.problem", now, float(errors - self._write_errors)))
             self._write_errors = errors
-        changes += self._evaluate(max(now, self._last_eval))
+        changes += self._evaluate(max(now, self._last_eval), now)
+        self.store.set_cursor(self._cursor, evaluated=self._last_eval)
         self._persist(now)
+        self.last_tick = now
+        return changes
+
+    def _catch_up(self, until: float) -> list[Transition]:
+        """Evaluate at each step of record time between the last evaluation and ``until``."""
+        changes: list[Transition] = []
+        now = self.clock()
+        if until - self._last_eval > _CATCH_UP_LIMIT:
+            self._last_eval = until - _CATCH_UP_LIMIT  # longer outages: the last day only
+        while until - self._last_eval >= _CATCH_UP_STEP:
+            changes += self._evaluate(self._last_eval + _CATCH_UP_STEP, now)
         return changes
 
     def _read(self) -> list[Mapping[str, Any]]:
-        """The next contiguous run of records after the cursor."""
-        found = list(self.index.query(QueryFilter(after_seq=self._cursor, limit=_BATCH)))
+        """The next contiguous run of records after the cursor (the cursor is not moved)."""
+        try:
+            found = list(self.index.query(QueryFilter(after_seq=self._cursor, limit=_BATCH)))
+        except AuditIntegrityError as exc:
+            return self._skip_damaged(exc)
         events: list[Mapping[str, Any]] = []
+        expected = self._cursor + 1
         for _, event in found:
             seq = int(event["seq"])
-            if seq != self._cursor + 1:
+            if seq != expected:
                 now = self.clock()
                 if self._gap_since is None:
                     self._gap_since = now
                 if now - self._gap_since < self.gap_wait:
                     break
+                self.skipped += seq - expected
                 self.log.warning("alarm monitor: audit records %d..%d were never indexed; "
-                                 "skipped", self._cursor + 1, seq - 1)  # fmt: skip
+                                 "skipped", expected, seq - 1)  # fmt: skip
             self._gap_since = None
-            self._cursor = seq
+            expected = seq + 1
             events.append(event)
-        if events:
-            self.store.set_cursor(self._cursor)
         return events
 
-    def _evaluate(self, at: float) -> list[Transition]:
-        with self._lock:
-            changes = self.engine.evaluate(at)
+    def _skip_damaged(self, exc: AuditIntegrityError) -> list[Mapping[str, Any]]:
+        """A record that fails its hash: read up to it, then count it as an audit problem
+        (the audit-pipeline rule alarms) and read on past it.
+
+        Stopping there would silence every alarm, the audit-pipeline one included.
+        """
+        seq = exc.seq if exc.seq is not None else self._cursor + 1
+        if seq > self._cursor + 1:
+            try:
+                before = QueryFilter(after_seq=self._cursor, limit=seq - self._cursor - 1)
+                return [event for _, event in self.index.query(before)]
+            except AuditIntegrityError as earlier:
+                return self._skip_damaged(earlier) if earlier.seq != seq else []
+        self.log.error("alarm monitor: audit record %d fails its hash; skipped (run "
+                       "`jupyter secure audit verify`)", seq)  # fmt: skip
+        self.skipped += 1
+        self.engine.feed(Signal("audit.problem", self.clock()))
+        self._cursor = seq
+        self.store.set_cursor(self._cursor, evaluated=self._last_eval)
+        return []
+
+    def _evaluate(self, at: float, now: float) -> list[Transition]:
+        changes = self.engine.evaluate(at)
         self._last_eval = max(self._last_eval, at)
-        for change in changes:
-            record_transition(self.store, self.audit, change)
+        self._firing = self.engine.firing()
+        late = now - at > _LATE
+        return self._record_all(changes, late=late)
+
+    def _record_all(self, changes: list[Transition], *, late: bool) -> list[Transition]:
+        """Record each change, then act; what cannot be recorded now is retried next tick."""
+        done: list[Transition] = []
+        for i, change in enumerate(changes):
+            try:
+                record_transition(self.store, self.audit, change, late=late)
+            except Exception:
+                self.errors += 1
+                self._unrecorded.extend((c, late) for c in changes[i:])
+                self.log.exception("alarm monitor: could not record %s for %s; will retry",
+                                   change.rule.name, change.key)  # fmt: skip
+                break
+            done.append(change)
             if ALARM in (change.state, change.previous):
-                self.runner.submit(change)
+                actions = None
+                if late:
+                    actions = tuple(a for a in change.rule.actions if a in ("webhook", "email"))
+                self.runner.submit(change, actions)
+        return done
+
+    def _retry_unrecorded(self) -> list[Transition]:
+        retry, self._unrecorded = self._unrecorded, []
+        changes: list[Transition] = []
+        for change, late in retry:
+            changes += self._record_all([change], late=late)
         return changes
 
     def _persist(self, now: float) -> None:
@@ -266,26 +355,41 @@ class AlarmMonitor(LoggingConfigurable):
         self._saved_minute = minute
         hour = int(now // 3600)
         for signal, baseline in self.engine.baselines.items():
-            self.store.save_hours(signal, baseline.hours(hour - 1))
-        self.store.save_networks(self.engine.networks.items())
+            self.store.save_hours(signal, baseline.changed())
+        self.store.save_networks(self.engine.networks.changed())
         if minute % 60 == 0:
             self.store.prune_hours(hour - self.baseline_weeks * 168 - 2)
 
     # -- reading --------------------------------------------------------------------------
     def firing(self) -> dict[str, int]:
-        """Alarms in ALARM by severity (for the metrics gauge)."""
-        with self._lock:
-            return self.engine.firing()
+        """Alarms in ALARM by severity, as of the last evaluation (for the metrics gauge)."""
+        return dict(self._firing)
+
+    def health(self) -> dict[str, float]:
+        """How the monitor itself is doing (exported as metrics: a stalled monitor shows)."""
+        return {
+            "errors": float(self.errors + self.runner.failures),
+            "skipped": float(self.skipped),
+            "last_evaluation": self.last_tick,
+            "lag": float(max(0, self.index.last_seq() - self._cursor)),
+        }
 
 
-def record_transition(store: AlarmStore, audit: AuditLogger, t: Transition) -> None:
-    """Keep the alarm's row and write its record (raised or resolved; nothing otherwise)."""
+def record_transition(
+    store: AlarmStore, audit: AuditLogger, t: Transition, *, late: bool = False
+) -> None:
+    """Keep the alarm's row and write its record (raised or resolved; nothing otherwise).
+
+    ``late``: evaluated at a record's time while catching up after a restart; said so
+    in the reason (and the caller runs only its notifications).
+    """
     request = {"rule": t.rule.name, "key": t.key[:300], "severity": t.rule.severity}
     response: dict[str, Any] = {
         "alarmId": t.alarm_id,
         "state": t.state,
         "previousState": t.previous,
-        "reason": t.reason[:1000],
+        "reason": (f"late (evaluated after a restart, at {_iso(t.t)}): " if late else "")
+        + t.reason[:1000],
         "value": t.value,
         "threshold": t.threshold,
     }
@@ -302,3 +406,7 @@ def record_transition(store: AlarmStore, audit: AuditLogger, t: Transition) -> N
         store.left(t.alarm_id, state=t.state, reason=t.reason, t=t.t)
         audit.record("AlarmResolved", identity=Identity.system(), request=request,
                      response=response, resources=resources)  # fmt: skip
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -55,8 +55,10 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 #: Actions a rule may ask for besides the AlarmRaised record (always written).
 ACTIONS: dict[str, str] = {
-    "lock": "lock the user's account for SignInPolicy's lockout time (user keys only)",
-    "end_sessions": "end the user's sign-in sessions and close their kernel connections",
+    "lock": "refuse the user's sign-ins for SignInPolicy.lockout_cooldown (sessions already "
+    "open and API tokens go on: add end_sessions, or freeze the account)",
+    "end_sessions": "end the user's sign-in sessions and close their connections (API tokens "
+    "and kernels go on; not allowed on signals anyone can cause)",
     "webhook": "POST the alarm as JSON to AlarmMonitor.webhook_url",
     "email": "mail the alarm to AlarmMonitor.email_to",
 }
@@ -64,6 +66,8 @@ _COMPARISONS = (">", ">=", "<", "<=")
 _MISSING = ("notBreaching", "breaching", "ignore", "missing")
 _SEVERITIES = ("info", "warning", "critical")
 _STATISTICS = ("sum", "count", "max", "last")
+#: Signals anyone can cause for any user name, without that user's password.
+_ANYONE_CAN_CAUSE = frozenset({"signin.failed", "lockout"})
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -401,6 +405,9 @@ def _semantic_problems(rule: Rule) -> list[tuple[str, str]]:
             out.append(("period", "an anomaly rule (band) counts whole hours: period = 3600"))
         if rule.comparison not in (">", ">="):
             out.append(("comparison", "an anomaly rule (band) alarms on too much, not too little"))
+    if rule.signal in _ANYONE_CAN_CAUSE and "end_sessions" in rule.actions:
+        out.append(("actions", f"'end_sessions' on {rule.signal} would let anyone who can "
+                    "type a user name end that user's sessions"))  # fmt: skip
     if "user" not in KEYS.get(rule.key, ("user",)):
         out += [("actions", f"{a!r} needs a per-user key")
                 for a in ("lock", "end_sessions") if a in rule.actions]  # fmt: skip

@@ -56,22 +56,25 @@ SIGNALS: dict[str, str] = {
     "unreconciled": "a kernel ran code the server did not forward (guard bypass)",
 }
 
-#: Records that change who may do what: each is a ``config.change`` signal.
-CONFIG_EVENTS: frozenset[str] = frozenset(
-    {
-        "PolicyChanged",
-        "PolicyRejected",
-        "BudgetChanged",
-        "DatasetChanged",
-        "KeysRotated",
-        "UserAdded",
-        "UserRemoved",
-        "UserEnabled",
-        "UserUnlocked",
-        "MfaReset",
-        "ApiTokenCreated",
-    }
-)
+#: Records that change who may do what, by kind: each is a ``config.change`` signal,
+#: and metrics count them per kind (one table, so the two cannot disagree).
+#: ``PolicyChanged`` is ``policy`` or ``role`` by its diff; ``PolicyRejected`` (an
+#: attempted change) is a signal but changed nothing, so it is not counted as a change.
+CONFIG_EVENTS: dict[str, str] = {
+    "BudgetChanged": "budget",
+    "DatasetChanged": "dataset",
+    "KeysRotated": "key",
+    "UserAdded": "user",
+    "UserRemoved": "user",
+    "UserEnabled": "user",
+    "UserDisabled": "user",
+    "UserUnlocked": "user",
+    "PasswordChanged": "user",
+    "ApiTokenCreated": "token",
+    "ApiTokenRevoked": "token",
+    "MfaReset": "mfa",
+    "MfaSecretIssued": "mfa",
+}
 
 _UNKNOWN = "(unknown)"
 
@@ -103,8 +106,9 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _login(event: Mapping[str, Any], t: float, ip: str | None) -> list[Signal]:
-    typed = _param(event, "requestParameters", "userName")
-    user = _user(event) or (typed if isinstance(typed, str) and typed else None)
+    # Failures for names that are not accounts count together, as "(unknown)": keyed by
+    # the typed name, anyone could mint one alarm per made-up name (a flood).
+    user = _user(event) or _UNKNOWN
     if event.get("errorCode"):
         return [Signal("signin.failed", t, user=user, ip=ip)]
     if _param(event, "responseElements", "next") == "done":
@@ -120,7 +124,19 @@ def _mfa(event: Mapping[str, Any], t: float, ip: str | None) -> list[Signal]:
     return []
 
 
+def _enrolled(event: Mapping[str, Any], t: float, ip: str | None) -> list[Signal]:
+    """Finishing enrolment signs the user in: the riskiest sign-in of all (a new account,
+    or one whose factor was reset), so it is a sign-in for new-network and off-hours."""
+    if event.get("errorCode"):
+        return [Signal("mfa.failed", t, user=_user(event), ip=ip)]
+    if _param(event, "requestParameters", "assistedBy"):
+        return []  # enrolled by an administrator at a terminal: no session was opened
+    return [Signal("signin.ok", t, user=_user(event), ip=ip)]
+
+
 def _locked(event: Mapping[str, Any], t: float, ip: str | None) -> list[Signal]:
+    if _param(event, "requestParameters", "reason"):
+        return []  # locked by an alarm's action: that alarm is already raised
     name = _param(event, "requestParameters", "name")
     return [Signal("lockout", t, user=name if isinstance(name, str) else _user(event), ip=ip)]
 
@@ -171,6 +187,7 @@ _MAP: dict[str, Callable[[Mapping[str, Any], float, str | None], list[Signal]]] 
     "Login": _login,
     "MfaVerify": _mfa,
     "StepUp": _mfa,
+    "MfaEnrolled": _enrolled,
     "UserLocked": _locked,
     "AccessDenied": _simple("denied"),
     "KernelMessageRefused": _simple("denied"),
@@ -180,7 +197,9 @@ _MAP: dict[str, Callable[[Mapping[str, Any], float, str | None], list[Signal]]] 
     "ExecutionUnreconciled": _simple("unreconciled"),
     "AuditTailRepaired": _simple("audit.problem"),
     "AuditVerified": _verified,
-    **{name: _simple("config.change") for name in CONFIG_EVENTS - {"BudgetChanged"}},
+    **{name: _simple("config.change") for name in CONFIG_EVENTS if name != "BudgetChanged"},
+    "PolicyChanged": _simple("config.change"),
+    "PolicyRejected": _simple("config.change"),
 }
 
 

@@ -24,6 +24,7 @@ from ..storage.models import Alarm, Meta, MonitorHour, MonitorNetwork, utcnow
 __all__ = ["AlarmRow", "AlarmStore", "NoSuchAlarm"]
 
 _CURSOR = "monitor.cursor"
+_EVALUATED = "monitor.evaluated"
 _STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 
 
@@ -150,7 +151,8 @@ class AlarmStore:
         Acknowledging twice keeps the first acknowledger (and says so by returning it).
         """
         with self.db.write() as s:
-            row = s.get(Alarm, alarm_id)
+            # FOR UPDATE on PostgreSQL: of two acknowledgements at once, the first stands.
+            row = s.get(Alarm, alarm_id, with_for_update=True)
             if row is None:
                 raise NoSuchAlarm(alarm_id)
             if row.acked_at is None:
@@ -202,11 +204,17 @@ class AlarmStore:
             return [(u, n, float(t)) for u, n, t in rows]
 
     # -- cursor -----------------------------------------------------------------------------
-    def cursor(self) -> int | None:
+    def cursor(self) -> tuple[int | None, float | None]:
+        """The last sequence number fed, and the record time last evaluated (None: never)."""
         with self.db.read() as s:
             row = s.get(Meta, _CURSOR)
-            return int(row.value) if row is not None else None
+            evaluated = s.get(Meta, _EVALUATED)
+            return (
+                int(row.value) if row is not None else None,
+                float(evaluated.value) if evaluated is not None else None,
+            )
 
-    def set_cursor(self, seq: int) -> None:
+    def set_cursor(self, seq: int, *, evaluated: float) -> None:
         with self.db.write() as s:
             s.merge(Meta(key=_CURSOR, value=str(int(seq))))
+            s.merge(Meta(key=_EVALUATED, value=repr(float(evaluated))))

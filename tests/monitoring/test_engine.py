@@ -210,3 +210,22 @@ def test_disabled_rules_are_not_evaluated() -> None:
     e = AlarmEngine([r])
     e.feed(Signal("denied", T0, user="u"))
     assert e.evaluate(T0 + 1) == []
+
+
+def test_an_ipv6_sprayer_rotating_through_its_64_is_one_address() -> None:
+    spraying = next(r for r in BUILTIN_RULES if r.name == "signin-failures-ip")
+    e = AlarmEngine([spraying])
+    for i in range(20):
+        e.feed(Signal("signin.failed", T0 + i, user=f"u{i}", ip=f"2001:db8:7:7::{i + 1:x}"))
+    assert states(e.evaluate(T0 + 21)) == [("signin-failures-ip", "ip:2001:db8:7:7::/64", ALARM)]
+
+
+def test_a_comma_or_colon_in_a_name_cannot_shift_a_key() -> None:
+    e = AlarmEngine([rule(threshold=1, key="user_dataset", signal="dp.refused")])
+    e.feed(Signal("dp.refused", T0, user="a,dataset:x", dataset="d"))
+    (change,) = e.evaluate(T0 + 1)
+    assert change.key == "user:a%2Cdataset:x,dataset:d"
+    assert change.parts == {"user": "a,dataset:x", "dataset": "d"}
+    e.restore(change.rule.name, change.key, change.alarm_id, T0, "restored")
+    (down,) = e.evaluate(T0 + 200)  # a restored key parses back to the same parts
+    assert down.parts == {"user": "a,dataset:x", "dataset": "d"}

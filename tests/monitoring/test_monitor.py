@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,7 +35,9 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecureStat
         st.close()
 
 
-def make_monitor(state: SecureState, tmp_path: Path, **actions: Any) -> AlarmMonitor:
+def make_monitor(
+    state: SecureState, tmp_path: Path, clock: Any = time.time, **actions: Any
+) -> AlarmMonitor:
     signin = SignIn(
         state.db, state.secrets, state.audit, SignInPolicy(), user_scopes=lambda user: set()
     )
@@ -61,6 +64,7 @@ def make_monitor(state: SecureState, tmp_path: Path, **actions: Any) -> AlarmMon
         runner=runner,
         state_dir=state.state_dir,
         rules_file=str(rules),
+        clock=clock,
     )
 
 
@@ -260,6 +264,25 @@ def test_signals_from_real_records(state: SecureState) -> None:
             response={"session": "s1"},
         ),
         audit.build(
+            "MfaEnrolled",
+            identity=Identity("User", "carol"),
+            source_ip="192.0.2.2",
+            request={"name": "carol", "method": "totp"},
+            response={"recoveryCodes": 10},
+        ),
+        audit.build(
+            "MfaEnrolled",
+            identity=Identity("OSUser", "root"),
+            request={"name": "dave", "method": "totp", "assistedBy": "root"},
+            response={"recoveryCodes": 10},
+        ),
+        audit.build(
+            "UserLocked",
+            identity=Identity.system(),
+            request={"name": "bob", "reason": "alarm:denial-burst"},
+            response={"lockedUntil": "2026-01-01T00:00:00+00:00"},
+        ),
+        audit.build(
             "UserLocked",
             identity=Identity.system(),
             request={"name": "bob", "failures": 5},
@@ -282,9 +305,157 @@ def test_signals_from_real_records(state: SecureState) -> None:
     ]
     got = [(s.name, s.user, s.value, s.dataset) for e in built for s in signals_from_event(e)]
     assert got == [
-        ("signin.failed", "bob", 1.0, None),
+        # A name that is no account counts with every other such name (no flood of keys).
+        ("signin.failed", "(unknown)", 1.0, None),
         ("signin.ok", "bob", 1.0, None),
+        ("signin.ok", "carol", 1.0, None),  # enrolment signs in: seen by new-ip too
+        # (the lock an alarm asked for is not a lockout by failures: no signal)
         ("lockout", "bob", 1.0, None),
         ("dp.spend", "bob", 0.2, "patients"),
         ("dp.budget_used", "bob", pytest.approx(0.9), "patients"),
     ]
+
+
+def test_a_burst_while_the_monitor_was_down_alarms_late_and_only_notifies(
+    state: SecureState, tmp_path: Path
+) -> None:
+    with state.db.write() as s:
+        UserDirectory().add(s, "mallory", roles=("student",), password=PASSWORD)
+    first = make_monitor(state, tmp_path)
+    first.start()
+    first.stop()
+    deny(state, "mallory", 5)  # while nobody watches
+    later = time.time() + 1200  # the server comes back twenty minutes on
+    again = make_monitor(state, tmp_path, clock=lambda: later)
+    again.start()
+    try:
+        changes = again.tick()
+        again.runner.drain()
+    finally:
+        again.stop()
+    assert [(c.key, c.state) for c in changes][:1] == [("user:mallory", "ALARM")]
+    (raised,) = names(state, "AlarmRaised")
+    assert raised["responseElements"]["reason"].startswith("late (evaluated after a restart")
+    actions = {e["requestParameters"]["action"] for e in names(state, "AlarmAction")}
+    assert actions == {"webhook"}, "no lock or session end for something twenty minutes old"
+    assert names(state, "UserLocked") == []
+
+
+def test_an_alarm_that_could_not_be_recorded_is_recorded_at_the_next_tick(
+    state: SecureState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitor = make_monitor(state, tmp_path)
+    monitor.start()
+    try:
+        real = monitor.store.raised
+        calls = {"n": 0}
+
+        def flaky(*args: Any, **kwargs: Any) -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("database is locked")
+            real(*args, **kwargs)
+
+        monkeypatch.setattr(monitor.store, "raised", flaky)
+        deny(state, "a", 3)
+        assert monitor.tick() == []
+        assert monitor.health()["errors"] == 1
+        assert [(c.key, c.state) for c in monitor.tick()] == [("user:a", "ALARM")]
+    finally:
+        monitor.stop()
+    assert len(names(state, "AlarmRaised")) == 1
+
+
+def test_a_damaged_record_is_an_alarm_and_the_monitor_reads_on(
+    state: SecureState, tmp_path: Path
+) -> None:
+    monitor = make_monitor(state, tmp_path)
+    monitor.start()
+    try:
+        deny(state, "quentin", 1)
+        deny(state, "mallory", 1)
+        deny(state, "quentin", 1)
+        # Someone edits the middle record in place (same length: the hash no longer holds).
+        seg = sorted(state.audit_dir.glob("segment-*.jsonl"))[-1]
+        data = seg.read_bytes()
+        assert data.count(b'"name":"mallory"') == 1
+        seg.write_bytes(data.replace(b'"name":"mallory"', b'"name":"mallorz"'))
+        changes = []
+        for _ in range(3):
+            changes += monitor.tick()
+        assert ("audit-pipeline", "site", "ALARM") in [
+            (c.rule.name, c.key, c.state) for c in changes
+        ]
+        health = monitor.health()
+        assert health["skipped"] == 1
+        assert health["lag"] == 0, "it read on past the damaged record"
+    finally:
+        monitor.stop()
+
+
+def test_a_webhook_that_redirects_is_a_failure_and_the_redirect_is_not_followed(
+    state: SecureState, tmp_path: Path
+) -> None:
+    visited: list[str] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            visited.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+        monitor = make_monitor(
+            state, tmp_path, webhook_url=url, extra_headers={"Authorization": "t"}
+        )
+        monitor.start()
+        deny(state, "a", 3)
+        monitor.tick()
+        monitor.runner.drain()
+        monitor.stop()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    (webhook,) = [
+        e for e in names(state, "AlarmAction") if e["requestParameters"]["action"] == "webhook"
+    ]
+    assert webhook["errorCode"] == "RuntimeError"
+    assert "HTTP 302" in webhook["errorMessage"]
+    assert visited == [], "the credentials never went where the redirect pointed"
+
+
+def test_a_plain_http_webhook_elsewhere_is_refused(state: SecureState, tmp_path: Path) -> None:
+    from jupyter_secure.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="use https"):
+        make_monitor(state, tmp_path, webhook_url="http://hooks.example.org/x")
+    make_monitor(state, tmp_path, webhook_url="http://hooks.example.org/x", webhook_allow_http=True)
+    make_monitor(state, tmp_path, webhook_url="https://hooks.example.org/x")
+
+
+def test_displayed_rows_counts_every_way_to_show_a_table() -> None:
+    from jupyter_secure.monitoring.metrics import displayed_rows
+
+    styler = (
+        "<style>x</style><table id='T_1'><thead><tr><th>a</th></tr></thead><tbody>"
+        + ("<tr><td>1</td></tr>" * 500)
+        + "</tbody></table>"
+    )
+    assert displayed_rows({"data": {"text/html": styler, "text/plain": "<Styler>"}}) == 500
+    records = [{"name": "x"}] * 700
+    assert displayed_rows({"data": {"application/json": records, "text/plain": "{...}"}}) == 700
+    assert displayed_rows({"name": "stdout", "text": "row\n" * 900}, "stream") == 900

@@ -90,6 +90,7 @@ def test_every_problem_is_reported_with_its_field() -> None:
                     {"name": "x", "signal": "denied", "description": "again", "threshold": 1},
                     {"signal": "denied"},
                     {"name": "BAD NAME", "signal": "denied", "description": "d", "threshold": 1},
+                    {"name": "signin-failures-user", "actions": ["end_sessions"]},
                 ],
             }
         )
@@ -106,6 +107,7 @@ def test_every_problem_is_reported_with_its_field() -> None:
         "rule[6] (x).name: 'x' appears twice",
         "rule[7].name: required",
         "rule[8] (BAD NAME).name: use at most 64 lower-case",
+        "rule[9] (signin-failures-user).actions: 'end_sessions' on signin.failed would let anyone",
     ):
         assert expected in text, expected
     assert caught.value.field == "alarms.toml"
