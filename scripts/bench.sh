@@ -42,3 +42,9 @@ if [ ${#quick[@]} -gt 0 ]; then
 else
     python bench/dp_bench.py | tee bench/results/dp.md
 fi
+echo "==> alarms: weeks of synthetic users with injected attacks, ours vs static thresholds"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/alarm_bench.py --quick
+else
+    python bench/alarm_bench.py | tee bench/results/alarms.md
+fi

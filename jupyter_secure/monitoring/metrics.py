@@ -105,10 +105,11 @@ ROW_MSG_TYPES = frozenset({"display_data", "execute_result", "update_display_dat
 #: Seconds from submit to durable: a group commit is one fdatasync (ms on an SSD).
 APPEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0)
 
-#: Told (user, rows, masked) for each output that showed rows, in the server process
+#: Told (user, rows, masked, printed) for each output that showed rows (``printed``: print
+#: output, counted in lines), in the server process
 #: (the alarm monitor's per-user "bulk display" baseline). Must be quick; one that
 #: raises is logged and skipped.
-OUTPUT_OBSERVERS: list[Callable[[str, int, bool], None]] = []
+OUTPUT_OBSERVERS: list[Callable[[str, int, bool, bool], None]] = []
 
 
 class Metrics:
@@ -398,7 +399,7 @@ def output_shown(
     (metrics or default_metrics()).output_rows.labels("true" if masked else "false").inc(rows)
     for observer in list(OUTPUT_OBSERVERS):
         try:
-            observer(user, rows, masked)
+            observer(user, rows, masked, msg_type == "stream")
         except Exception:
             log.exception("output observer %r failed", observer)
     return rows

@@ -201,7 +201,7 @@ class AlarmMonitor(LoggingConfigurable):
             for signal in signals_from_event(event):
                 self.engine.feed(signal, replay=True)
         hour = int(now // 3600)
-        for signal_name in ("rows.displayed",):
+        for signal_name in ("rows.displayed", "lines.printed"):
             baseline = self.engine.baselines.get(signal_name)
             if baseline is None:
                 continue
@@ -216,9 +216,11 @@ class AlarmMonitor(LoggingConfigurable):
         with self._pending_lock:
             self._pending.append(signal)
 
-    def rows_displayed(self, user: str, rows: int, masked: bool) -> None:
+    def rows_displayed(self, user: str, rows: int, masked: bool, printed: bool = False) -> None:
+        """Told by the channel guard for each output shown (print output: ``printed``)."""
         if rows > 0 and user:
-            self.add_signal(Signal("rows.displayed", self.clock(), float(rows), user=user))
+            name = "lines.printed" if printed else "rows.displayed"
+            self.add_signal(Signal(name, self.clock(), float(rows), user=user))
 
     # -- one evaluation ---------------------------------------------------------------------
     def tick(self) -> list[Transition]:

@@ -205,7 +205,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         key="user",
         period=3600,
         band=6.0,
-        min_value=40,
+        # Restart & Run All sends a whole notebook (often 50+ cells) at once, and a late
+        # night or a day that ends later than usual often starts with one: at 40 this fired
+        # 1.6 times a user-week on ordinary work (bench/alarm_bench.py). 200 is more than
+        # two Run Alls and an hour of steady work.
+        min_value=200,
     ),
     _r(
         name="off-hours-signin",
@@ -228,7 +232,34 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         key="user",
         period=3600,
         band=6.0,
-        min_value=2000,
+        # A whole table shown once (display.max_rows = None) is ordinary, and at the hours a
+        # user works the band is narrow next to it; at 2000 such displays alone were 0.09
+        # false alarms a user-week (bench/alarm_bench.py), at 3000 0.04-0.06.
+        min_value=3000,
+    ),
+    _r(
+        name="bulk-print",
+        signal="lines.printed",
+        description="Far more printed than this user usually prints",
+        why="print(df.to_string()) or a print in a loop over rows shows a table without "
+        "displaying one; logs and progress bars are ordinary, so only a flood counts.",
+        key="user",
+        period=3600,
+        band=6.0,
+        min_value=30000,
+    ),
+    _r(
+        name="dp-spend-unusual",
+        signal="dp.spend_share",
+        description="Far more privacy budget spent in an hour than this user usually spends",
+        why="A notebook looping over queries, or someone draining a budget before anyone "
+        "notices, spends much faster than its owner's normal work; counted as a share of "
+        "the budget, so datasets with different measures compare.",
+        key="user",
+        period=3600,
+        band=6.0,
+        min_value=0.3,
+        severity="info",
     ),
     _r(
         name="budget-80",

@@ -7,11 +7,11 @@ sign-in in the browser. Each record maps to zero or more :class:`Signal`
 values; the mapping is a table here, and :data:`SIGNALS` is the closed set of
 names a rule may count (a rule naming another is refused).
 
-Two signals are not in the trail: ``rows.displayed`` (outputs are never
-recorded, so the channel guard reports row counts to the monitor directly)
-and ``audit.write_error`` (a failing write cannot record itself). Two are
-derived by the engine from history: ``signin.new_ip`` and ``dp.budget_used``
-crossing a level is read from the record itself.
+Some signals are not in the trail: ``rows.displayed`` and ``lines.printed``
+(outputs are never recorded, so the channel guard reports their sizes to the
+monitor directly) and write errors (a failing write cannot record itself; the
+monitor reads the sink's counter into ``audit.problem``). ``signin.new_ip`` is
+derived by the engine from each user's history of networks.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ SIGNALS: dict[str, str] = {
     "denied": "a request or kernel message refused by the access policy",
     "cell": "a cell sent to a guarded kernel (as the server forwarded it)",
     "rows.displayed": "rows of tabular output shown to a user (masked or not)",
+    "lines.printed": "lines of print output (stdout, stderr) shown to a user",
     "dp.spend": "privacy loss charged by a private query (in the dataset's measure)",
+    "dp.spend_share": "the share of the user's budget a private query spent (0..1): "
+    "comparable across datasets and measures",
     "dp.refused": "a private query refused (budget exceeded, no grant, malformed)",
     "dp.budget_used": "the fraction of the user's budget spent, after a query (0..1)",
     "config.change": "a change to the policy, roles, accounts, budgets, datasets or keys",
@@ -149,9 +152,12 @@ def _private(event: Mapping[str, Any], t: float, ip: str | None) -> list[Signal]
         return [Signal("dp.refused", t, user=user, ip=ip, dataset=dataset)]
     out = []
     cost = _decimal(_param(event, "responseElements", "cost"))
+    budget = _decimal(_param(event, "responseElements", "budget"))
     if cost is not None and cost > 0:
         out.append(Signal("dp.spend", t, float(cost), user=user, dataset=dataset))
-    budget = _decimal(_param(event, "responseElements", "budget"))
+        if budget is not None and budget > 0:
+            share = float(min(Decimal(1), cost / budget))
+            out.append(Signal("dp.spend_share", t, share, user=user, dataset=dataset))
     remaining = _decimal(_param(event, "responseElements", "remaining"))
     if budget is not None and remaining is not None and budget > 0:
         used = min(Decimal(1), max(Decimal(0), 1 - remaining / budget))

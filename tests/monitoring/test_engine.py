@@ -119,14 +119,17 @@ def test_an_anomaly_rule_compares_a_user_with_their_own_weeks() -> None:
     for i in range(35):
         e.feed(Signal("cell", monday + 10 * 3600 + i * 60, user="ann"))
     assert e.evaluate(monday + 10 * 3600 + 35 * 60) == []
-    # 3 a.m. the same Monday: 60 cells in ten minutes.
-    night = monday + 3 * 3600
+    # 3 a.m. on the Tuesday: 60 cells (a Restart & Run All) is not enough on its own ...
+    night = monday + 86400 + 3 * 3600
     for i in range(60):
-        e.feed(Signal("cell", night + i * 10, user="ann"))
-    changes = e.evaluate(night + 600)
+        e.feed(Signal("cell", night + i * 5, user="ann"))
+    assert e.evaluate(night + 300) == []
+    # ... 250 cells in twenty minutes is.
+    for i in range(190):
+        e.feed(Signal("cell", night + 300 + i * 5, user="ann"))
+    changes = e.evaluate(night + 1250)
     assert states(changes) == [("off-hours-activity", "user:ann", ALARM)]
-    assert changes[0].threshold is not None
-    assert changes[0].threshold < 60
+    assert changes[0].threshold == 200  # the floor: her band at 3 a.m. is far lower
 
 
 def test_an_anomaly_rule_says_nothing_about_a_user_without_enough_history() -> None:

@@ -313,7 +313,7 @@ def test_output_rows_and_observers(
 ) -> None:
     seen: list[tuple[str, int, bool]] = []
 
-    def broken(user: str, rows: int, masked: bool) -> None:
+    def broken(user: str, rows: int, masked: bool, printed: bool) -> None:
         raise RuntimeError("an observer must not break delivery")
 
     monkeypatch.setattr(metrics, "OUTPUT_OBSERVERS", [broken, lambda *a: seen.append(a)])
@@ -527,7 +527,7 @@ def seen() -> Iterator[list[tuple[str, int, bool]]]:
     """What the output observers are told (next to any the server subscribed)."""
     got: list[tuple[str, int, bool]] = []
 
-    def observer(user: str, rows: int, masked: bool) -> None:
+    def observer(user: str, rows: int, masked: bool, printed: bool) -> None:
         got.append((user, rows, masked))
 
     metrics.OUTPUT_OBSERVERS.append(observer)

@@ -312,6 +312,7 @@ def test_signals_from_real_records(state: SecureState) -> None:
         # (the lock an alarm asked for is not a lockout by failures: no signal)
         ("lockout", "bob", 1.0, None),
         ("dp.spend", "bob", 0.2, "patients"),
+        ("dp.spend_share", "bob", pytest.approx(0.2), "patients"),  # of a budget of 1
         ("dp.budget_used", "bob", pytest.approx(0.9), "patients"),
     ]
 
