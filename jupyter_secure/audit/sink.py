@@ -47,6 +47,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import SecureError, StartupRefused
 from ..storage.paths import ensure_private_dir
+from ..storage.paths import fsync_dir as _fsync_dir
 from .checkpoints import CHECKPOINT_GENESIS, CheckpointSigner, line_hash, parse_checkpoint
 from .mirror import MirrorPump, mirror_from_url
 from .record import RESERVED_FIELDS, RecordFormatError, encode_record, genesis_hash, parse_record
@@ -137,14 +138,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AuditSink(LoggingConfigurable):

@@ -67,6 +67,7 @@ from ..policy.review import access_review
 from ..privacy.amounts import MEASURES, Amount, Measure
 from ..storage.database import Database
 from ..storage.models import PrivateRelease, PrivateSpend, utcnow
+from ..storage.paths import fsync_dir as _fsync_dir
 
 __all__ = [
     "CSV_FILES",
@@ -1141,14 +1142,6 @@ def _create(path: Path) -> IO[str]:
 def _finish(f: IO[str]) -> None:
     f.flush()
     os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_out_dir(out: Path, *, force: bool, flag: str = "out") -> None:

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from ..errors import StartupRefused
 
-__all__ = ["ENV_STATE_DIR", "default_state_dir", "ensure_private_dir", "resolve_state_dir"]
+__all__ = [
+    "ENV_STATE_DIR",
+    "default_state_dir",
+    "ensure_private_dir",
+    "fsync_dir",
+    "resolve_state_dir",
+]
 
 ENV_STATE_DIR = "JUPYTER_SECURE_STATE_DIR"
 
@@ -83,3 +89,12 @@ def _probe_writable(path: Path, what: str) -> None:
             os.unlink(name)
     except OSError as exc:
         raise StartupRefused(f"{what} {path} is not writable: {exc.strerror}") from None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a file created, renamed or removed in it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

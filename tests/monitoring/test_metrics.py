@@ -311,7 +311,7 @@ def test_a_masked_pandas_frame_keeps_its_row_count() -> None:
 def test_output_rows_and_observers(
     fresh: Metrics, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple[str, int, bool]] = []
+    seen: list[tuple[str, int, bool, bool]] = []
 
     def broken(user: str, rows: int, masked: bool, printed: bool) -> None:
         raise RuntimeError("an observer must not break delivery")
@@ -325,7 +325,7 @@ def test_output_rows_and_observers(
         "jupyter_secure_output_rows_total{masked=true}": 4,
         "jupyter_secure_output_rows_total{masked=false}": 1,
     }
-    assert seen == [("alice", 4, True), ("bob", 1, False)]
+    assert seen == [("alice", 4, True, False), ("bob", 1, False, False)]
 
 
 # -- gauges from the database and the sink ---------------------------------------------------------

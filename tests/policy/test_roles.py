@@ -156,6 +156,6 @@ def test_role_scope_counts() -> None:
         "instructor": 31,
         "data_scientist": 29,
         "student": 27,
-        "auditor": 20,
+        "auditor": 21,
         "viewer": 14,
     }
