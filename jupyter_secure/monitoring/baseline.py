@@ -172,9 +172,6 @@ class KnownNetworks:
         self._dirty.add((user, net))
         return new
 
-    def items(self) -> list[tuple[str, str, float]]:
-        return [(u, n, at) for u, seen in self._seen.items() for n, at in seen.items()]
-
     def changed(self) -> list[tuple[str, str, float]]:
         """The (user, network, last seen) rows changed since the last call (to persist)."""
         dirty, self._dirty = self._dirty, set()

@@ -144,12 +144,6 @@ class AlarmEngine:
             else:
                 self._count(rule, parts, signal)
 
-    def note_history(self, signal_name: str, user: str, since: float) -> None:
-        """Tell a baseline that ``user`` has been active since ``since``."""
-        baseline = self.baselines.get(signal_name)
-        if baseline is not None:
-            baseline.seen(user, since)
-
     def _count(self, rule: Rule, parts: dict[str, str], signal: Signal) -> None:
         key = key_text(rule, parts)
         series = self._series[rule.name].get(key)

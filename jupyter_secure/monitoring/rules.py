@@ -23,7 +23,7 @@ field it is in, and a server will not start with a file it cannot use.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -533,7 +533,3 @@ def load_rules(path: Path) -> list[Rule]:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(str(path), f"not valid TOML: {exc}") from None
     return parse_rules(document, source=path.name)
-
-
-def enabled(rules: Iterable[Rule]) -> list[Rule]:
-    return [r for r in rules if r.enabled]

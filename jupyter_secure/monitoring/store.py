@@ -136,13 +136,6 @@ class AlarmStore:
         with self.db.read() as s:
             return [AlarmRow.of(r) for r in s.scalars(stmt.limit(max(1, min(limit, 10000))))]
 
-    def get(self, alarm_id: str) -> AlarmRow:
-        with self.db.read() as s:
-            row = s.get(Alarm, alarm_id)
-            if row is None:
-                raise NoSuchAlarm(alarm_id)
-            return AlarmRow.of(row)
-
     def ack(
         self, alarm_id: str, *, by: str, note: str, audit: Any = None, **record: Any
     ) -> AlarmRow:
