@@ -16,5 +16,12 @@ echo "==> mypy"
 mypy
 echo "==> generated docs"
 python scripts/gen_config_docs.py --check
+echo "==> jest (labextension)"
+# jlpm is the venv's (from jupyterlab); `pip install -e .` normally leaves
+# labextension/node_modules behind, since it builds the extension.
+if [ ! -d labextension/node_modules ]; then
+    (cd labextension && jlpm install)
+fi
+(cd labextension && jlpm test)
 echo "==> pytest"
 exec python -m pytest "$@"

@@ -43,3 +43,38 @@ def test_jupyter_lists_the_extension_enabled(tmp_path: Path) -> None:
 
 def test_console_script_is_installed() -> None:
     assert (Path(sys.prefix) / "bin" / "jupyter-secure").exists()
+
+
+# The JupyterLab extension (labextension/) ships in the wheel, prebuilt.
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def test_labextension_version_matches_the_python_package() -> None:
+    package = json.loads((_REPO / "labextension" / "package.json").read_text())
+    assert package["name"] == "jupyter-secure"
+    assert package["version"] == jupyter_secure.__version__
+    # The handshake compares this constant with /secure/api/me's version.
+    source = (_REPO / "labextension" / "src" / "version.ts").read_text()
+    assert f"export const VERSION = '{jupyter_secure.__version__}';" in source
+
+
+def test_labextension_is_installed_prebuilt() -> None:
+    root = Path(sys.prefix) / "share/jupyter/labextensions/jupyter-secure"
+    built = json.loads((root / "package.json").read_text())
+    assert built["name"] == "jupyter-secure"
+    assert built["version"] == jupyter_secure.__version__
+    assert built["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
+    assert (root / built["jupyterlab"]["_build"]["load"]).is_file()
+    assert json.loads((root / "install.json").read_text())["packageName"] == "jupyter-secure"
+
+
+def test_jupyter_lists_the_labextension_enabled(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "jupyterlab.labextensions", "list"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    text = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)
+    assert re.search(r"jupyter-secure v0\.1\.0 enabled\s+OK \(python, jupyter-secure\)", text), text
