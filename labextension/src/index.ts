@@ -8,18 +8,19 @@
  * admin panel appear; the server refuses the rest whatever the UI shows.
  */
 
-import {
-  ILabShell,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
-import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { AdminContent, createAdminPanel } from './admin';
+import { BadgeWatcher } from './badge';
+import { BudgetPanel } from './budget';
 import { SecureClient } from './client';
 import { describeError, isSecureApiError } from './core/errors';
-import { versionMismatch } from './core/format';
+import { ADMIN_SCOPES, AdminTab, versionMismatch } from './core/format';
+import { budgetIcon, shieldIcon } from './icons';
 import type { IMe } from './core/types';
 import { SecureState } from './state';
 import { SecureStatus } from './status';
@@ -52,15 +53,20 @@ export async function handshake(client: SecureClient): Promise<IMe | null> {
   return me;
 }
 
+export const CMD_BUDGET = 'jupyter-secure:open-budget';
+export const CMD_ADMIN = 'jupyter-secure:open-admin';
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-secure:plugin',
   description: 'MFA freshness, privacy budgets, the admin panel and masked-output badges.',
   autoStart: true,
-  optional: [IStatusBar, INotebookTracker, ICommandPalette, ILabShell],
+  optional: [IStatusBar, INotebookTracker, ICommandPalette, ILauncher],
   activate: async (
     app: JupyterFrontEnd,
     statusBar: IStatusBar | null,
-    tracker: INotebookTracker | null
+    tracker: INotebookTracker | null,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null
   ) => {
     const client = new SecureClient();
     const me = await handshake(client);
@@ -68,21 +74,61 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return;
     }
     const state = new SecureState(client, me);
+    const category = 'jupyter-secure';
 
     if (statusBar) {
-      const item = new SecureStatus(state);
       statusBar.registerStatusItem('jp-secure-status', {
-        item,
+        item: new SecureStatus(state),
         align: 'left',
         rank: 50
       });
+    }
+
+    if (state.hasScope('secure:budgets:read')) {
+      const panel = new BudgetPanel(state);
+      app.shell.add(panel, 'left', { rank: 650 });
+      app.commands.addCommand(CMD_BUDGET, {
+        label: 'Privacy budget',
+        caption: 'Show what is left of your privacy budgets',
+        icon: budgetIcon,
+        execute: () => {
+          app.shell.activateById(panel.id);
+          void state.refresh();
+        }
+      });
+      palette?.addItem({ command: CMD_BUDGET, category });
+    }
+
+    if (ADMIN_SCOPES.some(scope => state.hasScope(scope))) {
+      let admin: MainAreaWidget<AdminContent> | null = null;
+      app.commands.addCommand(CMD_ADMIN, {
+        label: args => (args['isLauncher'] ? 'Secure admin' : 'Open the jupyter-secure admin panel'),
+        caption: 'Users, budgets, alarms, the audit trail and the access review',
+        icon: shieldIcon,
+        execute: args => {
+          if (!admin || admin.isDisposed) {
+            admin = createAdminPanel(client, state);
+            app.shell.add(admin, 'main');
+          }
+          const tab = args['tab'];
+          if (typeof tab === 'string') {
+            admin.content.selectTab(tab as AdminTab);
+          }
+          app.shell.activateById(admin.id);
+        }
+      });
+      palette?.addItem({ command: CMD_ADMIN, category });
+      launcher?.add({ command: CMD_ADMIN, category: 'Other', rank: 10, args: { isLauncher: true } });
+    }
+
+    if (tracker) {
+      new BadgeWatcher(tracker);
     }
 
     // A private query shows in the status bar and the panel as soon as its cell is done.
     NotebookActions.executed.connect(() => void state.refresh());
     state.start();
     void state.refresh();
-    void tracker;
   }
 };
 
