@@ -4,18 +4,23 @@ Layout (the notebook root and the state directory are siblings, so the
 server never serves its own state)::
 
     <workspace>/
-      notebooks/             the JupyterLab root (teaching notebooks go here)
+      notebooks/             the JupyterLab root
+        shared/labs/         the teaching notebooks, as handed out (read-only to students)
+        home/<user>/labs/    each demo user's own copy, to run and edit
       state/                 0700: database, audit trail, key file, protected data
         protected/datasets/patients.parquet
       demo-credentials.txt   0600: the generated demo passwords, written once
 
-Creating it again is harmless: existing users, data and credentials are kept.
+Creating it again is harmless: existing users, data and credentials are kept,
+and so is every notebook already there (an instructor's or a student's edits
+are never overwritten; delete a copy to get the shipped one back).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +29,23 @@ from ..identity.users import UserDirectory
 from ..state import SecureState
 from .dataset import DIAGNOSES, SEXES, write_patients
 
-__all__ = ["DEMO_GRANTS", "DEMO_USERS", "PRIVATE_SPEC", "DemoWorkspace", "prepare"]
+__all__ = [
+    "DEMO_GRANTS",
+    "DEMO_USERS",
+    "PRIVATE_SPEC",
+    "DemoWorkspace",
+    "prepare",
+    "teaching_notebooks",
+]
 
 #: name -> (roles, groups)
 DEMO_USERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "admin": (("admin",), ("staff",)),
     "dana": (("data_scientist",), ("research",)),
     "sam": (("student",), ("class-2026",)),
+    # The course's instructor: in the class's group, so she manages its budgets and
+    # reads its members' audit records (and nobody else's).
+    "ines": (("instructor",), ("class-2026",)),
 }
 DATASET = Path("protected") / "datasets" / "patients.parquet"
 #: The demo's protected dataset for private queries: what DP needs, stated, not inferred.
@@ -110,6 +125,7 @@ def prepare(
     readme.parent.mkdir(exist_ok=True)
     if not readme.exists():
         readme.write_text(WELCOME, encoding="utf-8")
+    _hand_out_labs(notebooks)
     return DemoWorkspace(root, notebooks, state_dir, credentials, dataset, created)
 
 
@@ -133,6 +149,40 @@ def _protect(state: SecureState, dataset: Path, root: Path, who: Identity) -> No
         staging.unlink(missing_ok=True)
     for group, budget in DEMO_GRANTS.items():
         broker.grant("patients", "group", group, budget, who)
+
+
+def teaching_notebooks() -> list[Path]:
+    """The shipped teaching notebooks (``NN-name.ipynb``), in order.
+
+    An installed wheel carries them in ``jupyter_secure/demo/notebooks``; a source
+    checkout (an editable install) keeps them in the top-level ``notebooks/``.
+    """
+    here = Path(__file__).resolve().parent
+    for place in (here / "notebooks", here.parent.parent / "notebooks"):
+        found = sorted(place.glob("[0-9][0-9]-*.ipynb"))
+        if found:
+            return found
+    return []
+
+
+def _hand_out_labs(notebooks: Path) -> None:
+    """Copy the teaching notebooks to ``shared/labs`` and each demo user's ``home/<user>/labs``.
+
+    A file already there is kept as it is: it may be an instructor's edited
+    hand-out or a student's work.
+    """
+    targets = [notebooks / "shared" / "labs"]
+    for user in DEMO_USERS:
+        home = notebooks / "home" / user
+        # The server makes homes 0700 at first sign-in; made here first, the same way.
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        targets.append(home / "labs")
+    for target in targets:
+        target.mkdir(exist_ok=True)
+        for source in teaching_notebooks():
+            copy = target / source.name
+            if not copy.exists():
+                shutil.copyfile(source, copy)
 
 
 def _append_credentials(path: Path, passwords: dict[str, str]) -> None:
@@ -165,6 +215,10 @@ notebook, charged to your own budget:
     from jupyter_secure import private
     ds = private.dataset("patients")
     ds.mean("age", rho=0.05)
+
+The teaching labs (welcome, differential privacy, PII masking, access
+control, audit and monitoring) are in `shared/labs/`, as handed out; your own
+copy to run and edit is in `home/<your name>/labs/`.
 
 Who may do what is in `../state/policy.toml`
 (`jupyter secure policy check`, `jupyter secure policy explain`).

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from helpers import cli_env, code_at, run_cli, secret_from_enroll_page
 
-from jupyter_secure.demo.workspace import prepare
+from jupyter_secure.demo.workspace import prepare, teaching_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,9 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
         }
         assert names == {"home", "shared"}, "the notebook root holds no state"
         shared = web.get(f"{base}/api/contents/shared", timeout=10).json()["content"]
-        assert [item["name"] for item in shared] == ["README.md"]
+        assert sorted(item["name"] for item in shared) == ["README.md", "labs"]
+        labs = web.get(f"{base}/api/contents/home/admin/labs", timeout=10).json()["content"]
+        assert sorted(item["name"] for item in labs) == [p.name for p in teaching_notebooks()]
         assert web.get(f"{base}/api/contents/home/admin", timeout=10).status_code == 200
         assert web.get(f"{base}/lab", timeout=10).status_code == 200
     finally:
@@ -100,6 +102,7 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
         "admin",
         "dana",
         "sam",
+        "ines",
     }
     df = pl.read_parquet(state / "protected" / "datasets" / "patients.parquet")
     assert df.height == 200
@@ -110,11 +113,13 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
         "admin": ["admin"],
         "dana": ["data_scientist"],
         "sam": ["student"],
+        "ines": ["instructor"],
     }
     query = run_cli(tmp_path, "audit", "query", "--json", "--state-dir", str(state))
     names = [json.loads(x)["eventName"] for x in query.stdout.splitlines()]
-    assert names[:9] == [
+    assert names[:10] == [
         "StateInitialized",
+        "UserAdded",
         "UserAdded",
         "UserAdded",
         "UserAdded",
@@ -131,12 +136,12 @@ def test_lab_starts_jupyterlab_on_the_demo_workspace(tmp_path: Path) -> None:
 
 def test_a_second_run_keeps_users_data_and_passwords(tmp_path: Path) -> None:
     first = prepare(tmp_path / "ws", rows=10)
-    assert set(first.new_passwords) == {"admin", "dana", "sam"}
+    assert set(first.new_passwords) == {"admin", "dana", "sam", "ines"}
     data = first.dataset.read_bytes()
     again = prepare(tmp_path / "ws", rows=10)
     assert again.new_passwords == {}
     assert again.dataset.read_bytes() == data
-    assert len(first.credentials.read_text().splitlines()) == 3
+    assert len(first.credentials.read_text().splitlines()) == 4
 
 
 def test_the_demo_data_is_a_protected_dataset_for_the_demo_groups(tmp_path: Path) -> None:
@@ -157,3 +162,22 @@ def test_the_demo_data_is_a_protected_dataset_for_the_demo_groups(tmp_path: Path
         assert 18 <= out["value"] <= 95
         assert broker.datasets(broker.asker("admin")) == []  # staff holds no grant
     assert not list((ws.state_dir / "protected").glob(".patients-dp*"))
+
+
+def test_the_labs_are_handed_out_and_edits_are_kept(tmp_path: Path) -> None:
+    """shared/labs for the class, home/<user>/labs for each demo user; nothing overwritten."""
+    shipped = teaching_notebooks()
+    assert len(shipped) == 5
+    ws = prepare(tmp_path / "ws", rows=10)
+    names = sorted(p.name for p in shipped)
+    for place in ["shared", *(f"home/{user}" for user in ("admin", "dana", "sam", "ines"))]:
+        assert sorted(p.name for p in (ws.notebooks / place / "labs").iterdir()) == names
+    assert (ws.notebooks / "shared" / "labs" / names[0]).read_bytes() == shipped[0].read_bytes()
+    home = ws.notebooks / "home" / "sam"
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700, "a home is private, as the server makes it"
+    edited = home / "labs" / names[1]
+    edited.write_text("my work")
+    (ws.notebooks / "shared" / "labs" / names[2]).unlink()  # an instructor withdrew one
+    prepare(tmp_path / "ws", rows=10)
+    assert edited.read_text() == "my work"
+    assert (ws.notebooks / "shared" / "labs" / names[2]).exists(), "a missing one comes back"
