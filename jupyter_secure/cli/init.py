@@ -75,7 +75,7 @@ class LabCommand(StateCommand):
     open_browser = Bool(True, help="Open a browser when the server is up.").tag(config=True)
 
     def run(self) -> None:
-        from ..demo.workspace import prepare
+        from ..demo.workspace import DEMO_USERS, prepare
 
         self.positional()
         if not 1 <= self.rows <= 10_000_000:
@@ -92,7 +92,8 @@ class LabCommand(StateCommand):
             for user, password in ws.new_passwords.items():
                 print(f"    {user:8} {password}")
         else:
-            print(f"  demo users:  admin, dana, sam (passwords in {ws.credentials})")
+            print(f"  demo users:  {', '.join(DEMO_USERS)} (passwords in {ws.credentials})")
+        print(f"  labs:        {ws.notebooks / 'shared' / 'labs'} (and home/<user>/labs)")
         print(f"next: open http://127.0.0.1:{self.port}/ and sign in as one of the demo users;")
         print("  at the first sign-in you set up an authenticator app (TOTP) for the account.")
         print(f"  In another terminal: jupyter secure audit query --state-dir {ws.state_dir}")
