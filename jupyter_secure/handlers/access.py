@@ -28,6 +28,7 @@ from tornado.websocket import WebSocketHandler
 from ..audit.logger import AuditLogger, Identity, Resource
 from ..monitoring import metrics
 from ..policy import Decision, LivePolicy, Principal, scope_name
+from ..policy.scopes import MethodScopes
 from . import workspaces
 
 __all__ = [
@@ -105,7 +106,18 @@ def _handler_class_names(handler: web.RequestHandler) -> list[str]:
 
 
 def request_scope(handler: web.RequestHandler) -> str | None:
-    """The scope this request needs, or None when the handler is not classified."""
+    """The scope this request needs, or None when the handler is not classified.
+
+    A handler's ``auth_scopes`` (built by :func:`~jupyter_secure.policy.scopes.method_scopes`)
+    names the exact scope per HTTP method and wins over ``auth_resource``; a method
+    it does not list, or a websocket upgrade, needs a scope nobody can hold (None).
+    """
+    declared = getattr(handler, "auth_scopes", None)
+    if declared is not None:
+        upgrade = handler.request.headers.get("Upgrade", "").lower() == "websocket"
+        if not isinstance(declared, MethodScopes) or upgrade:
+            return None  # a hand-made table is not trusted: fail closed
+        return declared.get(handler.request.method or "")
     resource = getattr(handler, "auth_resource", None)
     if not isinstance(resource, str) or not resource:
         resource = next(
@@ -170,9 +182,10 @@ def _refused_outright(
         return Decision(True, "", "CORS preflight carries no data")
     if scope is None:
         # The handler's own class only: a subclass of a harmless page may serve data.
-        if classes[0] in NO_SCOPE:
+        if classes[0] in NO_SCOPE and getattr(handler, "auth_scopes", None) is None:
             return Decision(True, "", f"{classes[0]} needs no scope")
-        return Decision(False, "", f"default deny: {classes[0]} is not classified")
+        return Decision(False, "", f"default deny: no scope for {handler.request.method} "
+                        f"on {classes[0]}")  # fmt: skip
     never = _never(scope)
     if never is not None:
         return Decision(False, scope, never)

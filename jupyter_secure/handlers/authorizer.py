@@ -20,7 +20,7 @@ from typing import Any
 from jupyter_server.auth.authorizer import Authorizer
 
 from ..policy import Decision, scope_name
-from .access import POLICY_SETTING, deny, json_body, principal_of
+from .access import POLICY_SETTING, deny, json_body, principal_of, request_scope
 from .identity_provider import SecureUser
 
 __all__ = ["SecureAuthorizer", "session_kernel_id"]
@@ -48,7 +48,15 @@ class SecureAuthorizer(Authorizer):
         live = handler.settings.get(POLICY_SETTING)
         if live is None:
             return False
-        scope = scope_name(resource, action)  # an unknown one is denied by decide()
+        if getattr(handler, "auth_scopes", None) is not None:
+            # The handler names its exact scope per method (the route guard asked the same).
+            wanted = request_scope(handler)
+            if wanted is None:
+                deny(handler, Decision(False, "", f"{handler.request.method} is not allowed here"))
+                return False
+            scope = wanted
+        else:
+            scope = scope_name(resource, action)  # an unknown one is denied by decide()
         policy = live.current
         principal = principal_of(user)
         for check in self._checks(handler, resource, scope):

@@ -16,13 +16,16 @@ typo, so a misspelt permission can never silently grant or deny.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "ACTIONS",
+    "HTTP_METHODS",
     "RESOURCES",
     "SCOPES",
+    "MethodScopes",
     "UnknownScope",
+    "method_scopes",
     "owner_scope",
     "resource_of",
     "scope",
@@ -79,9 +82,12 @@ RESOURCES: dict[str, str] = {
     "`/lab/api/news`, `/lab/api/update`",
     "secure:tokens": "jupyter-secure `handlers/tokens.py`: `/secure/api/tokens`",
     "secure:datasets": "jupyter-secure datasets (DP queries through the guarded kernel)",
-    "secure:budgets": "jupyter-secure privacy budgets",
-    "secure:audit": "jupyter-secure audit trail (query, export, verify)",
-    "secure:users": "jupyter-secure accounts, roles and groups",
+    "secure:budgets": "jupyter-secure privacy budgets: `jupyter secure budget`, "
+    "`/secure/api/budgets` (read), `/secure/api/admin/budgets` (admin)",
+    "secure:audit": "jupyter-secure audit trail: `jupyter secure audit`, `/secure/api/audit` "
+    "(read), `/secure/api/audit/verify` (admin), `jupyter_secure.trail` in a kernel",
+    "secure:users": "jupyter-secure accounts, roles and groups: `jupyter secure user`, "
+    "`/secure/api/admin/users`, `/secure/api/admin/access-review`",
     "secure:unmask": "jupyter-secure PII masking (seeing values unmasked)",
     "secure:policy": "jupyter-secure policy file (this vocabulary, roles, groups, path rules)",
     "secure:metrics": "jupyter-secure metrics and reports",
@@ -150,12 +156,14 @@ SCOPES: dict[str, str] = {
     "secure:tokens:write": "Create and revoke your own API tokens.",
     "secure:datasets:query": "Run differentially private queries on the datasets you are granted.",
     "secure:datasets:admin": "Register datasets and grant them to groups.",
-    "secure:budgets:read": "Read privacy budgets: your own, and those of your groups.",
-    "secure:budgets:admin": "Set and top up privacy budgets for your groups.",
+    "secure:budgets:read": "Read your own privacy budgets and the charges made to them.",
+    "secure:budgets:admin": "Grant datasets to your groups and set and reset their members' "
+    "budgets (every group's with secure:datasets:admin).",
     "secure:audit:read": "Read audit records about yourself and the members of your groups.",
     "secure:audit:admin": "Read, export and verify every user's audit records (nobody can "
     "change them).",
-    "secure:users:admin": "Add, disable and remove accounts; change their roles and groups.",
+    "secure:users:admin": "Add, disable, lock and remove accounts, reset their second factor, "
+    "change their roles and groups, review access.",
     "secure:unmask": "See PII unmasked in outputs and exports.",
     "secure:policy:admin": "Change the policy file: roles, groups, path rules.",
     "secure:metrics:read": "Read the metrics endpoint and usage reports.",
@@ -181,6 +189,55 @@ def scope(name: str) -> str:
         hint = f"; did you mean {close!r}?" if close else ""
         raise UnknownScope(f"unknown scope {name!r}{hint}")
     return name
+
+
+#: The HTTP methods a handler's ``auth_scopes`` table may name.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+class MethodScopes(Mapping[str, str]):
+    """A handler's ``auth_scopes``: the exact scope each HTTP method needs.
+
+    For routes whose permissions do not follow jupyter_server's read/write split
+    (``GET /secure/api/audit`` needs ``secure:audit:read`` but ``GET
+    /secure/api/audit/verify`` needs ``secure:audit:admin``). Built only by
+    :func:`method_scopes`, which checks every name when the handler's module is
+    imported; the route guard honours nothing else, so a hand-made dict fails
+    closed. A method not in the table is refused.
+    """
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: Mapping[str, str], _token: object = None) -> None:
+        if _token is not _BUILD:
+            raise TypeError("build MethodScopes with method_scopes()")
+        self._table = dict(table)
+
+    def __getitem__(self, method: str) -> str:
+        return self._table[method]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __repr__(self) -> str:
+        return f"method_scopes({self._table!r})"
+
+
+_BUILD = object()
+
+
+def method_scopes(table: Mapping[str, str]) -> MethodScopes:
+    """``table`` checked: each key an HTTP method, each value a scope (raises on a typo)."""
+    if not table:
+        raise UnknownScope("auth_scopes: give at least one method")
+    for method, name in table.items():
+        if method not in HTTP_METHODS:
+            raise UnknownScope(f"auth_scopes: {method!r} is not one of {', '.join(HTTP_METHODS)}")
+        scope(name)
+    return MethodScopes(table, _BUILD)
 
 
 def scope_name(resource: str, action: str) -> str:
