@@ -1105,6 +1105,12 @@ def qr_svg(data: str) -> str:
     return text[text.index("<svg") :]
 
 
+def _iso(time: dt.datetime | None) -> str | None:
+    if time is None:
+        return None
+    return (time if time.tzinfo else time.replace(tzinfo=dt.UTC)).isoformat()
+
+
 def _throttled(wait: float) -> str:
     return f"Too many attempts. Wait {max(1, round(wait))} seconds and try again."
 
@@ -1174,7 +1180,78 @@ class AccountAdmin:
             )
             return codes
 
-    def reset(self, name: str, actor: Identity) -> tuple[int, int]:
+    def overview(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every account (or ``name``'s) as the admin panel lists it, sorted by name.
+
+        ``locked`` is a lockout still running now (an expired one reads unlocked,
+        as sign-in treats it); times are ISO 8601. Raises :class:`InvalidInput`
+        (``name``) for an unknown ``name``.
+        """
+        svc = self.signin
+        now = svc.now()
+        with svc.db.read() as s:
+            stmt = select(User).order_by(User.name)
+            if name is not None:
+                stmt = stmt.where(User.name == name)
+            users = list(s.scalars(stmt))
+            if name is not None and not users:
+                raise InvalidInput("name", f"no user named {name!r}")
+            return [
+                {
+                    "name": u.name,
+                    "roles": sorted(r.role for r in u.roles),
+                    "groups": sorted(g.group_name for g in u.groups),
+                    "disabled": bool(u.disabled),
+                    "locked": svc._locked(u, now),
+                    "lockedUntil": _iso(u.locked_until) if svc._locked(u, now) else None,
+                    "mfaEnrolled": u.mfa_enrolled_at is not None,
+                    "lastSignIn": _iso(u.last_login_at),
+                    "createdAt": _iso(u.created_at),
+                    "service": bool(u.service),
+                }
+                for u in users
+            ]
+
+    def set_disabled(
+        self, name: str, disabled: bool, *, actor: Identity, reason: str | None = None
+    ) -> tuple[bool, int, int]:
+        """Disable (sessions end, API tokens are revoked) or enable an account.
+
+        The one implementation behind ``jupyter secure user disable|enable`` and the
+        admin panel, so both write the same ``UserDisabled``/``UserEnabled`` record
+        (before the change commits; a refusal is recorded as a failed attempt). The
+        server's session enforcer then closes the user's connections and shuts down
+        their kernels at its next tick, wherever the change was made. Returns
+        (changed, sessions ended, tokens revoked).
+        """
+        from .users import UserDirectory
+
+        svc = self.signin
+        now = svc.now()
+        event = "UserDisabled" if disabled else "UserEnabled"
+        request = {"name": name, **({"reason": reason[:200]} if reason else {})}
+        resources = [Resource("user", name)]
+        try:
+            with svc.db.write() as s:
+                directory = UserDirectory()
+                changed = directory.set_disabled(s, name, disabled)
+                ended = revoked = 0
+                response = None
+                if disabled:
+                    user = directory.get(s, name)
+                    ended = sessions.end_user_sessions(s, user.id, now=now, reason="disabled")
+                    revoked = tokens.revoke_user_tokens(s, user.id, now=now)
+                    response = {"sessionsEnded": ended, "tokensRevoked": revoked}
+                s.flush()
+                svc.audit.record(event, identity=actor, request=request, response=response,
+                                 resources=resources)  # fmt: skip
+                return changed, ended, revoked
+        except InvalidInput as exc:
+            svc.audit.record(event, identity=actor, request=request, resources=resources,
+                             error_code="InvalidInput", error_message=str(exc))  # fmt: skip
+            raise
+
+    def reset(self, name: str, actor: Identity, *, reason: str | None = None) -> tuple[int, int]:
         """Remove a user's second factor: sessions end, tokens are revoked, enrol again."""
         svc = self.signin
         now = svc.now()
@@ -1190,7 +1267,7 @@ class AccountAdmin:
             svc.audit.record(
                 "MfaReset",
                 identity=actor,
-                request={"name": name},
+                request={"name": name, **({"reason": reason[:200]} if reason else {})},
                 response={"sessionsEnded": ended, "tokensRevoked": revoked},
                 resources=[Resource("user", name)],
             )
