@@ -69,6 +69,12 @@ class QueryFilter:
     limit: int | None = None
     #: only records with a sequence number above this (a follower's cursor)
     after_seq: int | None = None
+    #: only records with a sequence number below this (the next page, newest first)
+    before_seq: int | None = None
+    #: only records made by, or naming as a ``user`` resource, one of these people
+    about: frozenset[str] | None = None
+    #: newest first (``limit`` then keeps the newest)
+    newest_first: bool = False
 
 
 class AuditIndex:
@@ -242,26 +248,8 @@ class AuditIndex:
             AuditIndexEntry.segment,
             AuditIndexEntry.offset,
             AuditIndexEntry.length,
-        ).order_by(AuditIndexEntry.seq)
-        if flt.user is not None:
-            stmt = stmt.where(AuditIndexEntry.user_name == flt.user)
-        if flt.event is not None:
-            stmt = stmt.where(AuditIndexEntry.event_name == flt.event)
-        if flt.after_seq is not None:
-            stmt = stmt.where(AuditIndexEntry.seq > flt.after_seq)
-        if flt.since_us is not None:
-            stmt = stmt.where(AuditIndexEntry.event_time_us >= flt.since_us)
-        if flt.until_us is not None:
-            stmt = stmt.where(AuditIndexEntry.event_time_us < flt.until_us)
-        if flt.resource is not None:
-            res = select(AuditIndexResource.seq)
-            if ":" in flt.resource:
-                res = res.where(AuditIndexResource.resource == flt.resource)
-            else:
-                res = res.where(
-                    AuditIndexResource.resource.like(f"%:{_escape_like(flt.resource)}", "\\")
-                )
-            stmt = stmt.where(AuditIndexEntry.seq.in_(res))
+        ).order_by(AuditIndexEntry.seq.desc() if flt.newest_first else AuditIndexEntry.seq)
+        stmt = _filtered(stmt, flt)
         if flt.limit is not None:
             stmt = stmt.limit(flt.limit)
         with self.db.read() as session:
@@ -288,6 +276,39 @@ class AuditIndex:
     def count(self) -> int:
         with self.db.read() as session:
             return session.scalar(select(func.count()).select_from(AuditIndexEntry)) or 0
+
+
+def _filtered(stmt: Any, flt: QueryFilter) -> Any:
+    """``stmt`` with the filter's conditions (all but the limit)."""
+    if flt.user is not None:
+        stmt = stmt.where(AuditIndexEntry.user_name == flt.user)
+    if flt.event is not None:
+        stmt = stmt.where(AuditIndexEntry.event_name == flt.event)
+    if flt.after_seq is not None:
+        stmt = stmt.where(AuditIndexEntry.seq > flt.after_seq)
+    if flt.before_seq is not None:
+        stmt = stmt.where(AuditIndexEntry.seq < flt.before_seq)
+    if flt.about is not None:
+        named = select(AuditIndexResource.seq).where(
+            AuditIndexResource.resource.in_(sorted(f"user:{u}" for u in flt.about))
+        )
+        stmt = stmt.where(
+            AuditIndexEntry.user_name.in_(sorted(flt.about)) | AuditIndexEntry.seq.in_(named)
+        )
+    if flt.since_us is not None:
+        stmt = stmt.where(AuditIndexEntry.event_time_us >= flt.since_us)
+    if flt.until_us is not None:
+        stmt = stmt.where(AuditIndexEntry.event_time_us < flt.until_us)
+    if flt.resource is not None:
+        res = select(AuditIndexResource.seq)
+        if ":" in flt.resource:
+            res = res.where(AuditIndexResource.resource == flt.resource)
+        else:
+            res = res.where(
+                AuditIndexResource.resource.like(f"%:{_escape_like(flt.resource)}", "\\")
+            )
+        stmt = stmt.where(AuditIndexEntry.seq.in_(res))
+    return stmt
 
 
 def _escape_like(value: str) -> str:

@@ -91,6 +91,8 @@ class VerifyReport:
     last_seq: int = 0
     last_hash: str = ""
     signed_seq: int = 0
+    #: when the newest checkpoint was signed (its own ``time`` field), if any
+    last_checkpoint_time: str | None = None
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -493,6 +495,7 @@ class _Verifier:
                 )
         if checkpoints:
             rep.signed_seq = max(cp.seq for cp in checkpoints)
+            rep.last_checkpoint_time = checkpoints[-1].time
             unsigned = rep.last_seq - rep.signed_seq
             if unsigned > 0:
                 rep.notices.append(

@@ -14,8 +14,6 @@ nothing changes.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session
 from traitlets import Bool, Unicode
 
 from .._version import __version__
+from ..audit import browse
 from ..audit.logger import AuditLogger, Identity, Resource
 from ..audit.sink import AuditSink
 from ..errors import InvalidInput, SecureError
@@ -260,29 +259,7 @@ class Progress:
             self.stream.flush()
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_time(value: str, field: str, *, now: float | None = None) -> int:
-    """An instant as microseconds since the epoch.
-
-    Accepts ISO 8601 (``2026-11-26``, ``2026-11-26T10:00``, with ``Z`` or an
-    offset; no zone means UTC) or a duration back from now (``30m``, ``12h``,
-    ``7d``, ``2w``).
-    """
-    text = value.strip()
-    rel = _RELATIVE.match(text)
-    if rel:
-        seconds = int(rel.group(1)) * _UNIT_SECONDS[rel.group(2)]
-        base = time.time() if now is None else now
-        return int((base - seconds) * 1_000_000)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            field, f"{value!r} is not a time: use ISO 8601 (2026-11-26T10:00Z) or 30m, 12h, 7d"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp() * 1_000_000)
+    """An instant as microseconds since the epoch: ISO 8601 or a duration back from now
+    (``30m``, ``12h``, ``7d``, ``2w``); the REST API reads times the same way."""
+    return browse.parse_time(value, field, now=time.time() if now is None else now)
