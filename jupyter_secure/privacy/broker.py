@@ -39,9 +39,10 @@ from sqlalchemy import select
 
 from ..audit.logger import AuditLogger, Identity, Resource
 from ..storage.database import Database
-from ..storage.models import PrivateDataset, PrivateGrant, PrivateSpend, User
+from ..storage.models import PrivateDataset, PrivateGrant, PrivateRelease, PrivateSpend, User
 from ..storage.paths import ensure_private_dir
 from .amounts import Amount, AmountError, Measure
+from .history import MAX_HISTORY, ReleaseRow
 from .ledger import GRANT_KINDS, Budget, Charge, DatasetRow, Ledger, NoGrant
 from .queries import PUBLIC_MAX_ROWS, QueryError, parse_query, plan_query, prepare
 from .spec import DatasetSpec, parse_spec
@@ -151,6 +152,42 @@ class Broker:
     def describe(self, asker: Asker, name: str) -> dict[str, Any]:
         row, budget = self.ledger.dataset(asker.user, asker.groups, name)
         return self._info(row, budget)
+
+    def releases(self, user: str, name: str, limit: int = MAX_HISTORY) -> list[ReleaseRow]:
+        """``user``'s newest charges on ``name`` (newest first), for their budget panel."""
+        with self.db.read() as s:
+            rows = s.scalars(
+                select(PrivateRelease)
+                .where(PrivateRelease.user_name == user, PrivateRelease.dataset == name)
+                .order_by(PrivateRelease.id.desc())
+                .limit(limit)
+            ).all()
+            return [
+                ReleaseRow(r.id, r.created_at, _m(r), r.cost_nanos, r.status, r.query, r.result)
+                for r in rows
+            ]
+
+    def standing(
+        self, name: str, users: Mapping[str, tuple[str, ...]]
+    ) -> dict[str, tuple[str | None, str]]:
+        """Each user's budget on ``name`` (None without a grant) and spend, in one read.
+
+        ``users`` maps names to the groups the account stores (the groups the
+        ledger matches grants against)."""
+        out: dict[str, tuple[str | None, str]] = {}
+        with self.db.read() as s:
+            row = s.get(PrivateDataset, name)
+            if row is None:
+                raise BrokerError(f"dataset: no dataset {name!r}")
+            for user, groups in users.items():
+                try:
+                    budget = self.ledger.budget(s, row, user, groups)
+                except NoGrant:
+                    spend = s.get(PrivateSpend, (name, user))
+                    out[user] = (None, _text(Amount(_m(row), spend.spent_nanos if spend else 0)))
+                    continue
+                out[user] = (_text(budget.total), _text(budget.spent))
+        return out
 
     def preview(self, asker: Asker, name: str, raw_query: Mapping[str, Any]) -> dict[str, Any]:
         """What a query would cost and how accurate it would be; nothing spent, nothing read."""
