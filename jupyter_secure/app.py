@@ -451,6 +451,7 @@ class SecureApp(ExtensionApp):
         )
         guard.witness_base = lambda: url_path_join(server.connection_url, "secure/api/kernels")
         guard.broker_base = lambda: url_path_join(server.connection_url, "secure/api/private")
+        guard.trail_base = lambda: url_path_join(server.connection_url, "secure/api/trail")
         if guard.abi == 0:
             self.log.warning(
                 "\n%s\nLANDLOCK IS NOT AVAILABLE: guarded kernels will run WITHOUT a file-system "
@@ -538,14 +539,17 @@ class SecureApp(ExtensionApp):
         self.policy.refresh()
 
     def initialize_handlers(self) -> None:
-        from .handlers import alarms, private, tokens, witness
+        from .handlers import admin, alarms, budgets, private, tokens, trail, witness
 
+        broker = lambda: getattr(self, "broker", None)  # noqa: E731 - set in initialize_settings
+        monitor = lambda: getattr(self, "monitor", None)  # noqa: E731
         self.handlers.extend(tokens.default_handlers)
-        self.handlers.extend(alarms.default_handlers(lambda: getattr(self, "monitor", None)))
+        self.handlers.extend(alarms.default_handlers(monitor))
+        self.handlers.extend(admin.default_handlers(broker))
+        self.handlers.extend(budgets.default_handlers(broker))
+        self.handlers.extend(trail.default_handlers(self._kernel_caller, monitor))
         self.handlers.extend(witness.default_handlers(lambda: getattr(self, "guard", None)))
-        self.handlers.extend(
-            private.default_handlers(self._kernel_caller, lambda: getattr(self, "broker", None))
-        )
+        self.handlers.extend(private.default_handlers(self._kernel_caller, broker))
 
     def _kernel_caller(self, token: str) -> tuple[str, str, None] | None:
         """Who a broker token speaks for: signed by this store, unexpired, and its kernel

@@ -163,7 +163,7 @@ class KernelGuard(LoggingConfigurable):
         24.0,
         min=0.01,
         help="""How long a kernel's broker token (its credential for private
-        queries) is valid. The server's own broker also requires the kernel to be
+        queries and for jupyter_secure.trail) is valid. The server's own broker also requires the kernel to be
         alive; a broker run as a separate service relies on this expiry, so keep
         it short there (a kernel older than this must be restarted to query).""",
     ).tag(config=True)
@@ -194,6 +194,9 @@ class KernelGuard(LoggingConfigurable):
         self.witness_base: Callable[[], str] | None = None
         #: Base URL of the private-query broker the kernel's ``jupyter_secure.private`` calls.
         self.broker_base: Callable[[], str] | None = None
+        #: Base URL of the server's ``/secure/api/trail`` routes (``jupyter_secure.trail``),
+        #: which take the same signed token as the broker.
+        self.trail_base: Callable[[], str] | None = None
         #: Signs each launch's broker token (set by SecureApp with the store's key).
         self.broker_signer: TokenSigner | None = None
         #: The protected data sits in this server's state directory (the in-process
@@ -403,8 +406,8 @@ class KernelGuard(LoggingConfigurable):
                 "private_dir": private,
             },
             "env_keep": env_keep,
-            "broker": self._broker_entry(kernel_id, person),
         }
+        guard.update(self._token_entries(kernel_id, person))
         path = os.path.join(private, "guard.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -436,13 +439,21 @@ class KernelGuard(LoggingConfigurable):
         )
         return kept
 
-    def _broker_entry(self, kernel_id: str, person: Person) -> dict[str, str] | None:
-        if self.broker_base is None or self.broker_signer is None:
-            return None
+    def _token_entries(self, kernel_id: str, person: Person) -> dict[str, Any]:
+        """The kernel's signed token (one per launch) and where it may be presented: the
+        private-query broker and this server's trail routes. It speaks only for the
+        kernel's owner, which is what the notebook's code already acts as."""
+        entries: dict[str, Any] = {"broker": None}
+        if self.broker_signer is None or (self.broker_base is None and self.trail_base is None):
+            return entries
         hours = self.broker_token_hours
         token = self.broker_signer.issue(kernel_id, person.name, person.groups, hours * 3600)
         self._broker_tokens[kernel_id] = hashlib.sha256(token.encode()).hexdigest()
-        return {"url": self.broker_base(), "token": token}
+        if self.broker_base is not None:
+            entries["broker"] = {"url": self.broker_base(), "token": token}
+        if self.trail_base is not None:
+            entries["trail"] = {"url": self.trail_base(), "token": token}
+        return entries
 
     def forget(self, kernel_id: str, *, keep_dir: bool = False) -> None:
         """The kernel is gone (or restarting): its token stops working, its dir goes."""

@@ -53,6 +53,8 @@ class SecureUser(User):
     session_id: str | None = None
     #: when the second factor was last entered in this session
     mfa_at: dt.datetime | None = None
+    #: when the session began (its absolute lifetime runs from here); None for a token
+    session_started_at: dt.datetime | None = None
     #: None: the session's full permissions; a set: an API token's scopes
     scopes: frozenset[str] | None = None
     token_id: str | None = None
@@ -162,6 +164,7 @@ class SecureIdentityProvider(IdentityProvider):
             groups=tuple(g.group_name for g in user.groups),
             session_id=info.public_id,
             mfa_at=info.mfa_at,
+            session_started_at=info.created_at,
         )
 
     def identity_model(self, user: User) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .._version import __version__
 from ..errors import InvalidInput
 from .access import POLICY_SETTING, principal_of
 from .base import SecureHandlerMixin, run_blocking
@@ -165,7 +166,9 @@ class MeHandler(_Api):
     """``GET /secure/api/me``: who I am and what I may do, for the UI to hide the rest.
 
     Roles and groups include those the policy file adds; ``scopes`` are the
-    effective ones (an API token's are cut down to what it holds).
+    effective ones (an API token's are cut down to what it holds). ``version``
+    is the server package's, which the JupyterLab extension compares with its
+    own; ``session`` says when the session ends (null expiry for an API token).
     """
 
     auth_resource = "api"
@@ -197,9 +200,18 @@ class MeHandler(_Api):
                         "freshUntil": fresh_until,
                     },
                     "policy": policy.digest(),
+                    "version": __version__,
+                    "session": self._session(user),
                 }
             )
         )
+
+    def _session(self, user: SecureUser) -> dict[str, float | None]:
+        """Idle timeout and absolute expiry (Unix seconds) of the caller's session."""
+        policy = self.signin.policy
+        started = user.session_started_at if user.session_id else None
+        expires = started.timestamp() + policy.session_lifetime if started else None
+        return {"idleTimeoutSeconds": int(policy.idle_timeout), "expiresAt": expires}
 
 
 default_handlers.append((r"/secure/api/me", MeHandler))

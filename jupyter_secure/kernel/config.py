@@ -101,6 +101,8 @@ class GuardConfig:
     sandbox: SandboxConfig
     env_keep: tuple[str, ...]
     broker: BrokerConfig | None = None
+    #: the server's trail routes (``jupyter_secure.trail``), with the same signed token
+    trail: BrokerConfig | None = None
     version: int = CONFIG_VERSION
 
     def __repr__(self) -> str:
@@ -116,7 +118,7 @@ _TOP = frozenset(
     | {"env_keep"}
 )
 #: Fields a server may leave out (older servers, or no broker configured).
-_OPTIONAL = frozenset({"broker"})
+_OPTIONAL = frozenset({"broker", "trail"})
 _SANDBOX = frozenset({"required", "read", "write", "read_files", "private_dir"})
 _ENDPOINT = frozenset({"url", "token"})
 HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
@@ -212,6 +214,11 @@ def _broker(value: object) -> BrokerConfig | None:
     return BrokerConfig(url=found[0].rstrip("/"), token=found[1]) if found else None
 
 
+def _trail(value: object) -> BrokerConfig | None:
+    found = _endpoint(value, "trail")
+    return BrokerConfig(url=found[0].rstrip("/"), token=found[1]) if found else None
+
+
 def _key(value: object) -> bytes:
     text = _string(value, "masking_key")
     try:
@@ -260,6 +267,7 @@ def parse_config(data: object) -> GuardConfig:
         sandbox=_sandbox(top["sandbox"]),
         env_keep=_env_keep(top["env_keep"]),
         broker=_broker(top.get("broker")),
+        trail=_trail(top.get("trail")),
     )
 
 

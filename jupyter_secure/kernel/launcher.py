@@ -138,8 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_display_guard(app.shell, role_policy)
     if cfg.witness is not None:
         Witness(cfg.witness.url, cfg.witness.token, cfg.kernel_id).register(app.shell)
+    endpoint = cfg.broker or cfg.trail  # one signed token serves both
+    if endpoint is not None:
+        broker_url = cfg.broker.url if cfg.broker is not None else None
+        trail_url = cfg.trail.url if cfg.trail is not None else None
+        install(KernelSession(cfg.kernel_id, cfg.user, broker_url, endpoint.token, trail_url))
     if cfg.broker is not None:
-        install(KernelSession(cfg.kernel_id, cfg.user, cfg.broker.url, cfg.broker.token))
         from jupyter_secure import private
 
         private.load_ipython_extension(app.shell)  # %privacy_budget

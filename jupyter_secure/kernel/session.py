@@ -26,11 +26,13 @@ class KernelSession:
     user: str
     broker_url: str | None
     token: str
+    #: the server's ``/secure/api/trail`` (``jupyter_secure.trail``), or None
+    trail_url: str | None = None
 
     def __repr__(self) -> str:  # the token never appears in logs or tracebacks
         return (
             f"KernelSession(kernel_id={self.kernel_id!r}, user={self.user!r}, "
-            f"broker_url={self.broker_url!r}, token=<hidden>)"
+            f"broker_url={self.broker_url!r}, trail_url={self.trail_url!r}, token=<hidden>)"
         )
 
 
