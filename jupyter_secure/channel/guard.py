@@ -163,8 +163,9 @@ class KernelGuard(LoggingConfigurable):
         24.0,
         min=0.01,
         help="""How long a kernel's broker token (its credential for private
-        queries and for jupyter_secure.trail) is valid. The server's own broker also requires the kernel to be
-        alive; a broker run as a separate service relies on this expiry, so keep
+        queries and for jupyter_secure.trail) is valid. The server's own broker
+        also requires the kernel to be alive; a broker run as a separate service
+        relies on this expiry, so keep
         it short there (a kernel older than this must be restarted to query).""",
     ).tag(config=True)
 

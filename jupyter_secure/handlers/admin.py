@@ -55,7 +55,7 @@ from ..privacy.history import dataset_entry
 from ..state import SecureState
 from ..storage.models import utcnow
 from .access import POLICY_SETTING, deny, principal_of
-from .base import SecureHandlerMixin, run_blocking
+from .base import JsonErrors, SecureHandlerMixin, run_blocking
 from .tokens import require_step_up
 
 __all__ = [
@@ -217,7 +217,7 @@ def verified_record(report: VerifyReport, mirror: bool) -> dict[str, Any]:
 # -- the handlers ------------------------------------------------------------------------------
 
 
-class _Admin(SecureHandlerMixin, APIHandler):
+class _Admin(JsonErrors, SecureHandlerMixin, APIHandler):
     """What the admin routes share: the caller's scopes and identity, arguments, errors."""
 
     def initialize(self, broker: Callable[[], Broker | None]) -> None:

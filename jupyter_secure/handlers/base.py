@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from functools import partial
+from http.client import responses
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -23,7 +24,7 @@ from tornado import web
 
 from ..identity.signin import SignIn
 
-__all__ = ["SecureHandlerMixin", "cookie_name", "run_blocking", "safe_next"]
+__all__ = ["JsonErrors", "SecureHandlerMixin", "cookie_name", "run_blocking", "safe_next"]
 
 SIGNIN_SETTING = "jupyter_secure_signin"
 TEMPLATES = jinja2.Environment(
@@ -108,3 +109,17 @@ class SecureHandlerMixin:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": error, **extra}))
+
+
+class JsonErrors:
+    """For REST handlers (before APIHandler in the bases): errors raised before the
+    handler runs — the route guard's 403, a refused XSRF check — in the REST contract's
+    shape, ``{"error": text}``, keeping jupyter_server's ``message`` for clients that
+    read it. Never a traceback."""
+
+    def write_error(self: Any, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        text = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else None
+        text = text or responses.get(status_code, "error")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": text, "message": text}))

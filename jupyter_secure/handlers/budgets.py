@@ -26,7 +26,7 @@ from ..privacy.amounts import Amount
 from ..privacy.broker import Broker
 from ..privacy.history import history, recent
 from ..privacy.ledger import NoGrant
-from .base import SecureHandlerMixin, run_blocking
+from .base import JsonErrors, SecureHandlerMixin, run_blocking
 
 __all__ = ["BudgetsHandler", "default_handlers", "my_budgets"]
 
@@ -57,7 +57,7 @@ def my_budgets(broker: Broker, user: str) -> list[dict[str, Any]]:
     return out
 
 
-class BudgetsHandler(SecureHandlerMixin, APIHandler):
+class BudgetsHandler(JsonErrors, SecureHandlerMixin, APIHandler):
     auth_resource = "secure:budgets"
     auth_scopes = method_scopes({"GET": "secure:budgets:read"})
 

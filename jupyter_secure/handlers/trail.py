@@ -47,7 +47,6 @@ from ..state import SecureState
 from .access import POLICY_SETTING, deny
 from .admin import (
     AUDIT_ADMIN,
-    AUDIT_READ,
     STATE_SETTING,
     AuditForbidden,
     audience,

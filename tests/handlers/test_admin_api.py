@@ -97,6 +97,7 @@ async def test_a_student_is_refused_every_admin_route_and_each_is_recorded(peopl
     for method, path in ADMIN_ROUTES:
         r = await sam.fetch(method, path, json_body={} if method == "POST" else None)
         assert r.code == 403, (method, path, r.body)
+        assert "not allowed" in body(r)["error"]  # the contract's error shape
     denied = await settled(people, "AccessDenied", len(ADMIN_ROUTES))
     mine = [e for e in denied if e["userIdentity"]["name"] == "sam"]
     assert len(mine) == len(ADMIN_ROUTES)

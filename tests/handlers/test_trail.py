@@ -116,7 +116,7 @@ async def test_forged_foreign_and_stale_tokens_are_refused(server: Any) -> None:
     r = await outsider.get(path, headers={"Authorization": f"KernelToken {real}"})
     assert r.code == 403
     assert "forged, expired" in body(r)["error"]
-    denied = await settled(server, "AccessDenied", 4)
+    denied = await settled(server, "AccessDenied", 5)  # no token, three bad ones, the stale one
     rules = [e["responseElements"]["rule"] for e in denied]
     assert rules.count("trail: kernel token refused") >= 4
     assert "trail: no kernel token" in rules
