@@ -84,6 +84,9 @@ abstract class Tab {
     return [];
   }
 
+  /** After a step-up: the status bar's count-down starts again. */
+  protected readonly stepped = (): void => void this.state.refresh();
+
   async load(): Promise<void> {
     this.loaded = true;
     this.say('Loading…');
@@ -196,7 +199,7 @@ class UsersTab extends Tab {
       return;
     }
     await this.act(`${action} ${u.name}`, async () => {
-      const updated = await sensitive(this.client, () => this.client.userAction(u.name, action));
+      const updated = await sensitive(this.client, () => this.client.userAction(u.name, action), this.stepped);
       tr.replaceWith(this.row(updated));
     });
   }
@@ -282,7 +285,7 @@ class BudgetsTab extends Tab {
 
   private async run(section: HTMLElement, what: string, body: BudgetAction): Promise<void> {
     await this.act(what, async () => {
-      const updated = await sensitive(this.client, () => this.client.budgetAction(body));
+      const updated = await sensitive(this.client, () => this.client.budgetAction(body), this.stepped);
       section.replaceWith(this.section(updated));
     });
   }

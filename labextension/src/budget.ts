@@ -16,7 +16,7 @@ import {
   spentFraction
 } from './core/format';
 import type { IDatasetBudget } from './core/types';
-import { fill, h, s, table } from './dom';
+import { fill, h, s } from './dom';
 import { budgetIcon } from './icons';
 import type { SecureState } from './state';
 
@@ -172,19 +172,28 @@ function recentTable(ds: IDatasetBudget): HTMLElement {
     return h('p', { class: 'jp-secure-empty' }, 'No queries yet.');
   }
   const sym = measureSymbol(ds.measure);
-  return table(
-    ['Time', 'Query', 'Cost', 'Status', 'Interval'],
-    ds.recent,
-    r =>
-      h(
-        'tr',
-        { 'data-charge': r.id, 'data-status': r.status },
-        h('td', {}, formatTime(r.time)),
-        h('td', { class: 'jp-secure-query' }, r.query),
-        h('td', {}, `${formatAmount(r.cost)} ${sym}`),
-        h('td', {}, r.status),
-        h('td', {}, formatCI(r.ci))
-      ),
-    'Last queries'
+  // A list rather than a table: the side panel is narrow.
+  return h(
+    'div',
+    { class: 'jp-secure-recent' },
+    h('h4', {}, 'Last queries'),
+    h(
+      'ol',
+      { 'aria-label': `Last queries on ${ds.name}, newest first` },
+      ds.recent.map(r =>
+        h(
+          'li',
+          { 'data-charge': r.id, 'data-status': r.status },
+          h('code', { class: 'jp-secure-query' }, r.query),
+          h(
+            'span',
+            { class: 'jp-secure-charge' },
+            h('span', { class: 'jp-secure-cost', 'data-value': r.cost }, `${formatAmount(r.cost)} ${sym}`),
+            ` · ${r.status} · ${formatCI(r.ci)} · `,
+            h('time', { datetime: r.time }, formatTime(r.time))
+          )
+        )
+      )
+    )
   );
 }

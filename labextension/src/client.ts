@@ -44,9 +44,13 @@ export class SecureClient {
         url += URLExt.objectToQueryString(kept);
       }
     }
+    // 'no-cache' makes the browser revalidate every answer, as 'no-store'
+    // would, without the `?<timestamp>` cache-buster ServerConnection adds
+    // for 'no-store': routes that take no parameters refuse unknown ones.
+    const withCache: RequestInit = { cache: 'no-cache', ...init };
     let response: Response;
     try {
-      response = await ServerConnection.makeRequest(url, init, this.settings);
+      response = await ServerConnection.makeRequest(url, withCache, this.settings);
     } catch (err) {
       throw new SecureApiError(
         'network',

@@ -8,6 +8,8 @@ import { Widget } from '@lumino/widgets';
 import { datasetInUse, formatMeasured, mfaStatus } from './core/format';
 import { h } from './dom';
 import type { SecureState } from './state';
+import { StepUpCancelled } from './core/stepup';
+import { stepUpNow } from './stepup';
 
 export class SecureStatus extends Widget {
   constructor(private readonly state: SecureState) {
@@ -16,6 +18,23 @@ export class SecureStatus extends Widget {
     this.addClass('jp-secure-status');
     this.node.setAttribute('role', 'status');
     this.node.append(this._user, this._roles, this._mfa, this._budget);
+    // A stale second factor can be refreshed from here, before an action needs it.
+    const stepUp = () => {
+      if (this._mfa.classList.contains('jp-mod-stale') && this.state.me.via !== 'token') {
+        stepUpNow(this.state.client, () => void this.state.refresh()).catch(err => {
+          if (!(err instanceof StepUpCancelled)) {
+            console.warn('jupyter-secure: step-up failed', err);
+          }
+        });
+      }
+    };
+    this._mfa.addEventListener('click', stepUp);
+    this._mfa.addEventListener('keydown', ev => {
+      if (ev.key === 'Enter' || ev.key === ' ') {
+        ev.preventDefault();
+        stepUp();
+      }
+    });
     state.changed.connect(this._onChanged, this);
     this._tick = window.setInterval(() => this._renderMfa(), 1000);
     this._render();
@@ -70,11 +89,18 @@ export class SecureStatus extends Widget {
     if (this._mfa.textContent !== text) {
       this._mfa.textContent = text;
     }
-    this._mfa.classList.toggle('jp-mod-stale', !fresh);
-    this._mfa.setAttribute(
-      'aria-label',
-      fresh ? `Second factor fresh for ${text.replace('MFA ', '')} (minutes:seconds)` : 'Sensitive actions need a step-up'
-    );
+    if (this._mfa.classList.contains('jp-mod-stale') === fresh) {
+      this._mfa.classList.toggle('jp-mod-stale', !fresh);
+      if (fresh) {
+        this._mfa.removeAttribute('role');
+        this._mfa.removeAttribute('tabindex');
+        this._mfa.title = 'Sensitive actions need no new code until the count-down ends';
+      } else {
+        this._mfa.setAttribute('role', 'button');
+        this._mfa.tabIndex = 0;
+        this._mfa.title = 'Sensitive actions need a fresh second factor: click to enter a code now';
+      }
+    }
   }
 
   private _user = h('span', { class: 'jp-secure-status-user' });

@@ -7,6 +7,7 @@ import { Dialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import type { SecureClient } from './client';
+import { SecureApiError } from './core/errors';
 import { withStepUp } from './core/stepup';
 import { h } from './dom';
 
@@ -59,7 +60,36 @@ export async function askCode(problem: string | null): Promise<string | null> {
   return result.button.accept ? result.value ?? '' : null;
 }
 
-/** Run a sensitive call, stepping up once if the server asks. */
-export function sensitive<T>(client: SecureClient, call: () => Promise<T>): Promise<T> {
-  return withStepUp(call, { askCode, reauth: code => client.reauth(code) });
+/**
+ * Run a sensitive call, stepping up once if the server asks. `stepped` runs
+ * after a successful step-up (the status bar's count-down restarts).
+ */
+export function sensitive<T>(
+  client: SecureClient,
+  call: () => Promise<T>,
+  stepped?: () => void
+): Promise<T> {
+  return withStepUp(call, {
+    askCode,
+    reauth: async code => {
+      const reply = await client.reauth(code);
+      stepped?.();
+      return reply;
+    }
+  });
+}
+
+/** Step up now (from the status bar), without a call that needs it. */
+export async function stepUpNow(client: SecureClient, stepped?: () => void): Promise<void> {
+  let asked = false;
+  await sensitive(
+    client,
+    async () => {
+      if (!asked) {
+        asked = true;
+        throw new SecureApiError('step-up', 'A fresh second factor is needed', 403);
+      }
+    },
+    stepped
+  );
 }
