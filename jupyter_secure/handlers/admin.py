@@ -531,10 +531,7 @@ class BudgetsAdminHandler(_Admin):
             self.refuse(404, f"no user named {who!r}", "user")
         budget = self._budget(body, action, shown["spec"]["measure"])
         if not everyone:
-            if kind == "group" and who not in groups:
-                self.forbid(BUDGETS_ADMIN, f"{who} is not one of your groups", "group", who)
-            if kind == "user" and who not in members:
-                self.forbid(BUDGETS_ADMIN, f"{who} is not a member of your groups", "user", who)
+            await self._within_reach(broker, name, (kind, who), budget, (groups, members))
         actor = self.actor()
         try:
             if action == "grant":
@@ -548,6 +545,33 @@ class BudgetsAdminHandler(_Admin):
             self.refuse(400, message or str(exc), field.lstrip("-") if message else None)
         shown = await run_blocking(broker.show, name)
         self.reply(await run_blocking(self._entry, broker, shown, view))
+
+    async def _within_reach(
+        self,
+        broker: Broker,
+        name: str,
+        target: tuple[str, str],
+        budget: str | None,
+        reach: tuple[frozenset[str], frozenset[str]],
+    ) -> None:
+        """An instructor's change (``target``: kind and name; ``reach``: their groups and
+        those groups' members): within reach only, and never a raise of their own
+        budget (403, recorded)."""
+        (kind, who), (groups, members) = target, reach
+        if kind == "group" and who not in groups:
+            self.forbid(BUDGETS_ADMIN, f"{who} is not one of your groups", "group", who)
+        if kind == "user" and who not in members:
+            self.forbid(BUDGETS_ADMIN, f"{who} is not a member of your groups", "user", who)
+        me = self.current_user.username
+        if kind == "group" and await run_blocking(broker.grant_raises_own, name, who, budget, me):
+            # A group grant reaches the granter too: never a way round "not your own".
+            self.forbid(
+                BUDGETS_ADMIN,
+                f"this grant would raise your own budget on {name} (you are in {who}); "
+                "ask an administrator to set your own budget first",
+                "group",
+                who,
+            )
 
     def _principal(self, body: Mapping[str, Any], action: str) -> tuple[str, str]:
         group, user = body.get("group"), body.get("user")

@@ -524,6 +524,41 @@ class Broker:
             ]
             return bool(shared) and max(shared) > own.budget_nanos
 
+    def grant_raises_own(self, name: str, group: str, budget: str | None, user: str) -> bool:
+        """Whether granting ``group`` ``budget`` on ``name`` (None: the spec's per-user
+        budget) would raise what ``user`` may spend there.
+
+        A group grant reaches every member, the granter too: an instructor who
+        grants their own group a larger budget would raise their own, which they
+        may not do directly. A user's own grant wins over their groups', so it
+        shields them.
+        """
+        with self.db.read() as s:
+            row = s.get(PrivateDataset, name)
+            if row is None:
+                raise BrokerError(f"dataset: no dataset {name!r}")
+            m = _m(row)
+            if budget is not None:
+                amount = self._amount(budget, m, "budget").nanos
+            else:
+                amount = parse_spec(json.loads(row.spec)).per_user_budget.nanos
+            account = s.scalars(select(User).where(User.name == user)).first()
+            groups = {g.group_name for g in account.groups} if account is not None else set()
+            if group not in groups or s.get(PrivateGrant, (name, "user", user)) is not None:
+                return False
+            shared = {
+                g.principal: g.budget_nanos
+                for g in s.scalars(
+                    select(PrivateGrant).where(
+                        PrivateGrant.dataset == name, PrivateGrant.kind == "group"
+                    )
+                )
+                if g.principal in groups
+            }
+            before = max(shared.values(), default=None)
+            shared[group] = amount
+            return before is None or max(shared.values()) > before
+
     def set_budget(self, name: str, user: str, amount: str, actor: Identity) -> dict[str, Any]:
         """Give ``user`` their own budget on ``name`` (overrides group grants)."""
         return self.grant(name, "user", user, amount, actor)

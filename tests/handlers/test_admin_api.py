@@ -426,3 +426,41 @@ async def test_verify_review_and_me(people: Any) -> None:
     assert me["version"] == __version__
     assert me["session"]["idleTimeoutSeconds"] == 1800
     assert me["session"]["expiresAt"] == pytest.approx(people.clock.now + 8 * 3600, abs=120)
+
+
+async def test_an_instructor_cannot_raise_their_own_budget_through_their_group(
+    people: Any, broker: Broker
+) -> None:
+    """ida is in c1, the group she manages: a bigger grant to c1 would reach her too."""
+    broker.grant("patients", "group", "c1", "0.5", ROOT)
+    ida = await people.sign_in("ida")
+    shown = broker.show("patients")
+    for budget in ("9", None):  # a raise, and a first grant at the spec's default
+        attempt = {"action": "grant", "dataset": "patients", "group": "c1", "budget": budget}
+        if budget is None:
+            broker.revoke("patients", "group", "c1", ROOT)
+            shown = broker.show("patients")
+            del attempt["budget"]
+        r = await ida.post("secure/api/admin/budgets", json_body=attempt)
+        assert (r.code, body(r)["field"]) == (403, "group"), r.body
+        assert "your own budget" in body(r)["error"]
+        assert broker.show("patients") == shown
+    denied = await settled(people, "AccessDenied", 2)
+    assert [e["requestParameters"]["object"] for e in denied[-2:]] == ["group:c1"] * 2
+
+    broker.grant("patients", "group", "c1", "0.5", ROOT)
+    # Lowering her group's grant raises nobody.
+    r = await ida.post(
+        "secure/api/admin/budgets",
+        json_body={"action": "grant", "dataset": "patients", "group": "c1", "budget": "0.3"},
+    )
+    assert r.code == 200, r.body
+    # With her own budget set by an administrator, her group's no longer reaches her.
+    broker.set_budget("patients", "ida", "0.1", ROOT)
+    r = await ida.post(
+        "secure/api/admin/budgets",
+        json_body={"action": "grant", "dataset": "patients", "group": "c1", "budget": "0.9"},
+    )
+    assert r.code == 200, r.body
+    assert broker.describe(broker.asker("ida"), "patients")["budget"]["total"] == "0.1"
+    assert people.events("BudgetChanged")[-1]["userIdentity"]["name"] == "ida"
