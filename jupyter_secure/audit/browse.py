@@ -7,7 +7,9 @@ read the same records under the same rule, so the rule lives here, once:
 * holders of ``secure:audit:read`` only see records *about* themselves and the
   members of their groups — records those people made (``userIdentity``) and
   records whose resources name one of them as a ``user`` (an administrator
-  disabling a student is about the student).
+  disabling a student is about the student) — and never a record that names
+  anyone else as a ``user`` (a member who is also an administrator disabling
+  someone outside the reader's groups).
 
 Also here: the query parameters both routes accept (each refusal names its
 field), times given as ISO 8601 or as a duration back from now (``15m``,
@@ -179,16 +181,24 @@ def visible_users(
 
 
 def is_visible(event: Mapping[str, Any], users: frozenset[str] | None) -> bool:
-    """Whether a record may be shown to a reader limited to ``users`` (None: no limit)."""
+    """Whether a record may be shown to a reader limited to ``users`` (None: no limit).
+
+    A record that names as a ``user`` anyone outside ``users`` is hidden even when
+    someone visible made it: an administrator or a co-instructor who shares one
+    group with the reader also acts on people outside it, and such a record is
+    about them (``AuditIndex`` applies the same rule in its query).
+    """
     if users is None:
         return True
+    named = {
+        res.get("name")
+        for res in event.get("resources") or ()
+        if isinstance(res, Mapping) and res.get("type") == "user"
+    }
+    if named - users:
+        return False
     who = event.get("userIdentity")
-    if isinstance(who, Mapping) and who.get("name") in users:
-        return True
-    for res in event.get("resources") or ():
-        if isinstance(res, Mapping) and res.get("type") == "user" and res.get("name") in users:
-            return True
-    return False
+    return bool(named) or (isinstance(who, Mapping) and who.get("name") in users)
 
 
 def summary(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -71,7 +71,8 @@ class QueryFilter:
     after_seq: int | None = None
     #: only records with a sequence number below this (the next page, newest first)
     before_seq: int | None = None
-    #: only records made by, or naming as a ``user`` resource, one of these people
+    #: only records made by, or naming as a ``user`` resource, one of these people, and
+    #: naming nobody else as a ``user`` resource
     about: frozenset[str] | None = None
     #: newest first (``limit`` then keeps the newest)
     newest_first: bool = False
@@ -289,12 +290,15 @@ def _filtered(stmt: Any, flt: QueryFilter) -> Any:
     if flt.before_seq is not None:
         stmt = stmt.where(AuditIndexEntry.seq < flt.before_seq)
     if flt.about is not None:
-        named = select(AuditIndexResource.seq).where(
-            AuditIndexResource.resource.in_(sorted(f"user:{u}" for u in flt.about))
+        about = sorted(f"user:{u}" for u in flt.about)
+        named = select(AuditIndexResource.seq).where(AuditIndexResource.resource.in_(about))
+        # A record naming anyone else as a user is about them, whoever made it.
+        others = select(AuditIndexResource.seq).where(
+            AuditIndexResource.resource.like("user:%"), AuditIndexResource.resource.not_in(about)
         )
         stmt = stmt.where(
             AuditIndexEntry.user_name.in_(sorted(flt.about)) | AuditIndexEntry.seq.in_(named)
-        )
+        ).where(AuditIndexEntry.seq.not_in(others))
     if flt.since_us is not None:
         stmt = stmt.where(AuditIndexEntry.event_time_us >= flt.since_us)
     if flt.until_us is not None:

@@ -334,13 +334,21 @@ class Broker:
     def _change(
         self, actor: Identity, event: str, request: dict[str, Any], dataset: str
     ) -> Iterator[tuple[Any, dict[str, Any]]]:
-        """A write transaction whose audit record is written before it commits."""
+        """A write transaction whose audit record is written before it commits.
+
+        A change to one person's budget names them as a ``user`` resource: the
+        record is about them, so the audit browser shows it to those who may read
+        about them, and hides it from everyone else.
+        """
         response: dict[str, Any] = {}
+        resources = [Resource("dataset", dataset)]
+        if request.get("principalType") == "user":
+            resources.append(Resource("user", str(request["principal"])))
         with self.db.write() as s:
             yield s, response
             if self.audit is not None:
                 self.audit.record(event, identity=actor, request=request, response=response,
-                                  resources=[Resource("dataset", dataset)])  # fmt: skip
+                                  resources=resources)  # fmt: skip
 
     def add_dataset(
         self, spec_data: Mapping[str, Any], source: Path, actor: Identity

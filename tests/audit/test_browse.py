@@ -74,6 +74,19 @@ def test_a_record_is_visible_by_its_actor_or_a_user_resource_only() -> None:
     assert browse.is_visible(other, None)
 
 
+def test_a_visible_actor_does_not_reveal_what_they_did_to_someone_else() -> None:
+    """sam is visible, but his record about bo (or about sam and bo) is about bo too."""
+    to_bo = {"userIdentity": {"name": "sam"}, "resources": [{"type": "user", "name": "bo"}]}
+    both = {
+        "userIdentity": {"name": "root"},
+        "resources": [{"type": "user", "name": "sam"}, {"type": "user", "name": "bo"}],
+    }
+    assert not browse.is_visible(to_bo, frozenset({"sam"}))
+    assert not browse.is_visible(both, frozenset({"sam"}))
+    assert browse.is_visible(both, frozenset({"sam", "bo"}))
+    assert browse.is_visible(to_bo, None)
+
+
 def test_summary_shape() -> None:
     event = {
         "seq": 7,

@@ -464,3 +464,46 @@ async def test_an_instructor_cannot_raise_their_own_budget_through_their_group(
     assert r.code == 200, r.body
     assert broker.describe(broker.asker("ida"), "patients")["budget"]["total"] == "0.1"
     assert people.events("BudgetChanged")[-1]["userIdentity"]["name"] == "ida"
+
+
+async def test_a_shared_group_does_not_show_what_a_member_did_to_others(
+    people: Any, broker: Broker
+) -> None:
+    """rita (an admin) and ian (an instructor of c1 and c2) are in ida's group c1: what
+    they do to bo, outside it, is about bo, and ida may not read about bo."""
+    add(people, "rita", "admin", "c1")
+    add(people, "ian", "instructor", "c1", "c2")
+    rita = await people.sign_in("rita")
+    r = await rita.post("secure/api/admin/users/bo/lock", json_body={"reason": "exam"})
+    assert r.code == 200, r.body
+    r = await rita.post("secure/api/admin/users/sam/lock", json_body={"reason": "exam"})
+    assert r.code == 200, r.body
+    broker.grant("patients", "group", "c2", "0.5", ROOT)
+    broker.set_budget("patients", "bo", "0.05", Identity("User", "ian", ("instructor",)))
+    broker.reset("patients", "bo", Identity("User", "ian", ("instructor",)))
+
+    ida = await people.sign_in("ida")
+    r = await ida.get("secure/api/audit?limit=500")
+    assert r.code == 200, r.body
+    records = body(r)["records"]
+    named = {res["name"] for x in records for res in x["resources"] if res["type"] == "user"}
+    assert "bo" not in named, [x for x in records if "bo" in json.dumps(x)]
+    assert not [x for x in records if x["event"] == "BudgetChanged"]
+    # What rita did to sam, a member, is still there; so is what rita did herself.
+    assert [x["request"] for x in records if x["event"] == "UserLocked"] == [
+        {"name": "sam", "reason": "exam"}
+    ]
+    assert any(x["user"] == "rita" and x["event"] == "Login" for x in records)
+    # Paging goes through the same rule.
+    seen = []
+    page = body(await ida.get("secure/api/audit?limit=3"))
+    while True:
+        seen += page["records"]
+        if page["next"] is None:
+            break
+        page = body(await ida.get(f"secure/api/audit?limit=3&before={page['next']}"))
+    assert "bo" not in json.dumps([x["resources"] for x in seen])
+    # The auditor sees the budget change about bo, naming him.
+    audrey = await people.sign_in("audrey")
+    changes = body(await audrey.get("secure/api/audit?event=BudgetChanged&user=ian"))["records"]
+    assert {"type": "user", "name": "bo"} in changes[0]["resources"]
