@@ -348,6 +348,7 @@ class UserActionHandler(_Admin):
     @authorized
     async def post(self, name: str, action: str) -> None:
         require_step_up(self)
+        self.args(set())  # a POST's parameters are in its body; "?force=1" is not ignored
         body = self.body({"reason"})
         reason = body.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > _MAX_REASON):
@@ -509,6 +510,7 @@ class BudgetsAdminHandler(_Admin):
     @authorized
     async def post(self) -> None:
         require_step_up(self)
+        self.args(set())
         broker = self.broker()
         body = self.body(set().union(*_BUDGET_FIELDS.values()))
         action = body.get("action")

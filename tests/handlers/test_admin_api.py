@@ -184,6 +184,9 @@ async def test_unknown_users_and_actions_are_named_and_nothing_changes(people: A
     assert (r.code, body(r)["field"]) == (400, "why")
     r = await root.post("secure/api/admin/users/root/disable", json_body={})
     assert (r.code, body(r)["field"]) == (400, "name")
+    # A query parameter on a POST is refused by name, not ignored.
+    r = await root.post("secure/api/admin/users/bo/disable?force=1", json_body={})
+    assert (r.code, body(r)["field"]) == (400, "force")
     changes = {"UserLocked", "UserDisabled", "UserEnabled", "MfaReset", "UserUnlocked"}
     assert not [e for e in people.events()[before:] if e["eventName"] in changes]
 
@@ -306,6 +309,11 @@ async def test_budget_changes_refuse_bad_input_by_field(people: Any, broker: Bro
     ):
         r = await root.post("secure/api/admin/budgets", json_body=attempt)
         assert (r.code, body(r).get("field")) == (status, field), (attempt, r.body)
+    r = await root.post(
+        "secure/api/admin/budgets?user=bo",
+        json_body={"action": "reset", "dataset": "patients", "user": "sam"},
+    )
+    assert (r.code, body(r).get("field")) == (400, "user"), r.body
     assert broker.show("patients") == shown
     assert not people.events("BudgetChanged")[1:]  # only the fixture's dataset add
 
