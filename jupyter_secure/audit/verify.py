@@ -93,6 +93,8 @@ class VerifyReport:
     signed_seq: int = 0
     #: when the newest checkpoint was signed (its own ``time`` field), if any
     last_checkpoint_time: str | None = None
+    #: when this verification ended (ISO 8601), set by callers that share a report
+    checked_at: str | None = None
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0

@@ -515,3 +515,31 @@ async def test_a_shared_group_does_not_show_what_a_member_did_to_others(
     audrey = await people.sign_in("audrey")
     changes = body(await audrey.get("secure/api/audit?event=BudgetChanged&user=ian"))["records"]
     assert {"type": "user", "name": "bo"} in changes[0]["resources"]
+
+
+async def test_a_burst_of_verify_calls_reads_the_trail_once(
+    people: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each verification reads the whole trail: a burst (or a loop) must not queue one
+    full read per call, yet every call is recorded."""
+    from jupyter_secure.handlers import admin
+
+    runs: list[int] = []
+    real = admin.verify_now
+
+    def counted(state: Any) -> Any:
+        runs.append(1)
+        return real(state)
+
+    monkeypatch.setattr(admin, "verify_now", counted)
+    root = await people.sign_in("root")
+    replies = await asyncio.gather(*(root.get("secure/api/audit/verify") for _ in range(6)))
+    assert [r.code for r in replies] == [200] * 6
+    again = await root.get("secure/api/audit/verify")  # right after: the same report
+    assert len(runs) <= 2, len(runs)  # one run, or one that began before a caller asked
+    assert body(again)["checkedAt"] == body(replies[-1])["checkedAt"]
+    assert len(await settled(people, "AuditVerified", 7)) == 7
+    monkeypatch.setattr(admin, "VERIFY_REUSE_SECONDS", 0.0)
+    before = len(runs)
+    assert (await root.get("secure/api/audit/verify")).code == 200
+    assert len(runs) == before + 1  # past the window: verified afresh
