@@ -16,11 +16,20 @@ echo "==> mypy"
 mypy
 echo "==> generated docs"
 python scripts/gen_config_docs.py --check
-echo "==> jest (labextension)"
-# jlpm is the venv's (from jupyterlab); `pip install -e .` normally leaves
-# labextension/node_modules behind, since it builds the extension.
+echo "==> JupyterLab extension: jest"
+# jlpm is the venv's (from jupyterlab). `pip install -e .` built the extension
+# and left labextension/node_modules behind; an edit since then (src, style,
+# package.json) is rebuilt and reinstalled here, so the browser tests never
+# run against a stale bundle.
+installed=.venv/share/jupyter/labextensions/jupyter-secure/package.json
 if [ ! -d labextension/node_modules ]; then
     (cd labextension && jlpm install)
+fi
+if [ ! -f "$installed" ] ||
+    [ -n "$(find labextension/src labextension/style labextension/package.json -newer "$installed" -print -quit)" ]; then
+    echo "    labextension/ changed since it was installed: rebuilding"
+    (cd labextension && jlpm build:prod)
+    python -m pip install --quiet --no-deps -e .
 fi
 (cd labextension && jlpm test)
 echo "==> pytest"
