@@ -26,7 +26,13 @@ from .resources import street_suffixes
 __all__ = ["AddressMatch", "find_addresses", "looks_like_address"]
 
 _U = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f"
-_WORD = rf"(?:[{_U}][\w'\u2019\-]*(?:\.[\w'\u2019\-]+)*|[{_U}][a-z]?\.)"
+# Apostrophes only between letters ("Children's", "Val d'Isère"): a trailing
+# one closes a quoted string ('12, rue de la Paix' in a printed list).
+_INNER = r"[\w\-]*(?:['\u2019][\w\-]+)*"
+_WORD = rf"(?:[{_U}]{_INNER}(?:\.[\w\-]+(?:['\u2019][\w\-]+)*)*|[{_U}][a-z]?\.)"
+# What may open a quoted or bracketed value right before an address: quotes,
+# brackets and a Python string prefix (b'…', r"…").
+_OPENING = re.compile(r"[\"`(\[{\u2018\u201c]*(?:[bBrRuUfF]{1,2}(?=['\"]))?['\"`(\[{\u2018\u201c]*")
 _ORDINAL = r"\d{1,3}(?:st|nd|rd|th)"
 _NUM = r"\d{1,6}[A-Za-z]?(?:[-/]\d{1,5}[A-Za-z]?)?"
 _UNIT = (
@@ -145,6 +151,14 @@ def _plausible(match: re.Match[str], rule: str) -> bool:
 
 
 _TOKEN = re.compile(r"\S+")
+
+
+def _after_opening(text: str, start: int, end: int) -> int:
+    """``start`` moved past an opening quote or bracket (and a b'/r" prefix) before ``end``."""
+    m = _OPENING.match(text, start, end)
+    return m.end() if m else start
+
+
 _STREET_WORD = re.compile(rf"(?:[{_U}][\w'\u2019.\-]*|{_ORDINAL}),?")
 
 
@@ -167,8 +181,9 @@ def _english_starts(text: str, trigger_start: int) -> list[int]:
     starts: list[int] = []
     for back, token in enumerate(reversed(tokens[-7:])):
         word = token.group()
-        if word[0].isdigit():
-            starts.append(token.start())
+        start = _after_opening(text, token.start(), token.end())  # "['12 Main St'"
+        if text[start : start + 1].isdigit():
+            starts.append(start)
             index = len(tokens) - back - 2
             for earlier in tokens[max(0, index - 1) : index + 1]:
                 if earlier.group().lower().rstrip(",") in _UNIT_WORDS:
@@ -229,7 +244,8 @@ def _word_starts(text: str, pos: int, words_before: int) -> list[int]:
         if end <= floor:
             break
     starts.reverse()
-    return starts
+    # "['Hauptstraße 5'" in a printed list: the address starts after the quote.
+    return [_after_opening(text, start, pos) for start in starts]
 
 
 def _continental(

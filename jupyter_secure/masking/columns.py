@@ -41,6 +41,7 @@ from .validators import (
     DISTINCTIVE_POSTCODES,
     card_issuer,
     email_valid,
+    generalised_value,
     iban_valid,
     ip_version,
     luhn_valid,
@@ -282,7 +283,9 @@ def _rate_cards_ssns(r: _Rater) -> None:
 
 def _rate_phones(r: _Rater) -> None:
     ev = r.ev
-    phones = _lines(_PHONE_SHAPE, ev.joined)
+    # The engine's own generalisation outputs (birth-year bands "1940-1944", IP
+    # networks "81.2.69.0/24") have a phone's shape and digits; they are not phones.
+    phones = [p for p in _lines(_PHONE_SHAPE, ev.joined) if not generalised_value(p)]
     if not phones or ev.rate(len(phones)) < _HINTED:
         return
     probe = phones[:60]

@@ -30,7 +30,11 @@ __all__ = ["NameMatch", "find_names", "looks_like_person"]
 # Latin-1 capitals and the Latin Extended-A block (which interleaves cases,
 # so candidates are checked with str.isupper() afterwards).
 _UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f"
-_TOKEN = rf"[{_UPPER}][\w'\u2019]*(?:(?:\.-|[.\-])[\w'\u2019]+)*\.?"
+# An apostrophe belongs to a name only between letters ("O'Brien", "D'Angelo"):
+# a trailing one closes a quoted string ('Ann Lee' in a printed list) and
+# "'s" is a possessive ("Ann Lee's"), so neither is part of the span.
+_APOSTROPHE = r"(?:['\u2019](?![sS](?!\w))\w+)"
+_TOKEN = rf"[{_UPPER}]\w*{_APOSTROPHE}*(?:(?:\.-|[.\-])\w+{_APOSTROPHE}*)*\.?"
 _PARTICLE = "|".join(sorted((re.escape(p) for p in PARTICLES), key=len, reverse=True))
 _RUN = re.compile(rf"{_TOKEN}(?:,?[ ]+(?:(?:{_PARTICLE})[ ]+)*{_TOKEN})*")
 _HOUSE_NUMBER = re.compile(r"\d[\dA-Za-z/-]*,?\s+$")

@@ -28,6 +28,7 @@ from .resources import name_lexicon
 from .validators import (
     card_issuer,
     email_valid,
+    generalised_value,
     iban_length,
     iban_valid,
     luhn_valid,
@@ -251,6 +252,11 @@ def _classify_number(
     tests is also the order of cost: a printed table yields thousands of
     candidates and most must be dismissed in a microsecond.
     """
+    if candidate[0] == "(" and ")" not in candidate:
+        # An opening paren that nothing closes belongs to a printed tuple or call,
+        # "(2025550143, …)": it is neither part of the span nor phone formatting.
+        candidate = candidate[1:]
+        start += 1
     if candidate.isdigit():
         return _bare_number(candidate, start, end, ctx, regions)
     if "." in candidate:
@@ -292,7 +298,7 @@ def _phone_or_zip(
     has_extension: bool,
 ) -> Span | None:
     start, end = where
-    if 7 <= len(digits) <= 15:
+    if 7 <= len(digits) <= 15 and not generalised_value(candidate):  # "1940-1944" is a band
         strong = (
             candidate[0] == "+"
             or candidate.startswith("00")
@@ -427,6 +433,40 @@ def _bare_runs(text: str, ctx: _Context) -> list[tuple[int, int]]:
 _LOCAL_REVERSED = re.compile(r"[^\W_]*(?:[.!#$%&'*+/=?^_`{|}~-]+[^\W_]*)*")
 
 
+# RFC 5322 allows these in a local part, but in printed text they delimit it:
+# ``user=ann@…`` (key=value logs), ``{ann@…}``, ``|ann@…|``, ``path/ann@…``.
+_LOCAL_BREAKS = "=`{}|/"
+# Characters a displayed address does not start with: repr quotes and the rest
+# of the RFC specials (``'ann@…'``, ``+ann@…``). ``_`` may start one.
+_LOCAL_LEAD = ".-'!#$%&*+?^~"
+_QUOTES = "'\"`\u2018\u2019\u201c\u201d"
+
+
+def _local_start(text: str, start: int, at: int, after: int) -> int:
+    """Where the local part of the address ending at ``at`` really starts.
+
+    Python and JSON reprs put a quote right before the local part, and the
+    RFC lets a quote (and ``=``, ``{``, ``|``…) be *in* a local part, so the
+    reversed local-part match reaches back over it: ``['ann@x.org'`` or
+    ``b'ann@x.org'``. Delimiters are boundaries; an apostrophe is one when
+    the same quote closes the string right after the domain (``'ann@x.org'``)
+    or when nothing but punctuation precedes it, and stays inside otherwise
+    (``o'brien@x.org``).
+    """
+    for ch in _LOCAL_BREAKS:
+        cut = text.rfind(ch, start, at)
+        if cut != -1:
+            start = cut + 1
+    closing = text[after : after + 1]
+    if closing and closing in _QUOTES:
+        cut = text.rfind(closing, start, at)
+        if cut != -1:
+            start = cut + 1
+    while start < at and text[start] in _LOCAL_LEAD:
+        start += 1
+    return start
+
+
 def _emails(text: str) -> Iterable[Span]:
     at = text.find("@")
     while at != -1:
@@ -434,8 +474,8 @@ def _emails(text: str) -> Iterable[Span]:
         local = _LOCAL_REVERSED.match(text[floor:at][::-1])
         start = at - (local.end() if local else 0)
         domain = _EMAIL_DOMAIN.match(text, at + 1)
-        while start < at and text[start] in ".-":
-            start += 1
+        if domain:
+            start = _local_start(text, start, at, domain.end())
         if start < at and domain and email_valid(text[start : domain.end()]):
             yield Span(start, domain.end(), _E_EMAIL, "e-mail shape", 0.95)
         at = text.find("@", at + 1)
@@ -502,6 +542,15 @@ def _local_ipv6(groups: list[int]) -> bool:
     return not any(groups[:7]) and groups[7] in (0, 1)
 
 
+_PREFIX_LENGTH = re.compile(r"/\d{1,3}(?!\d)")
+
+
+def _network(text: str, candidate: str, end: int) -> bool:
+    """True if ``candidate`` is followed by a prefix length that makes it a network."""
+    prefix = _PREFIX_LENGTH.match(text, end)
+    return prefix is not None and generalised_value(candidate + prefix.group())
+
+
 def _ipv6(text: str) -> Iterable[Span]:
     seen_end = -1
     for trigger in _IPV6_TRIGGER.finditer(text):
@@ -513,6 +562,8 @@ def _ipv6(text: str) -> Iterable[Span]:
             if m.end() <= seen_end or candidate.count(":") < 2 or len(candidate) < 6:
                 continue  # "a::b" in printed C++ or Python is not an address
             groups = _ipv6_groups(candidate)
+            if groups is not None and _network(text, candidate, m.end()):
+                continue  # "2001:db8:1::/48": a generalised network, not an address
             if groups is not None and not _local_ipv6(groups):
                 seen_end = m.end()
                 yield Span(m.start(), m.end(), _E_IP_ADDRESS, "ipaddress", 0.95)

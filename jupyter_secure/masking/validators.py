@@ -31,6 +31,7 @@ __all__ = [
     "card_issuer",
     "card_valid",
     "email_valid",
+    "generalised_value",
     "iban_check_digits",
     "iban_formats",
     "iban_length",
@@ -243,6 +244,51 @@ def ip_version(value: str) -> int | None:
         return ipaddress.ip_address(text).version
     except ValueError:
         return None
+
+
+_GENERALISED = re.compile(
+    r"\*"  # the top of every hierarchy; k-anonymity's suppressed cells
+    r"|(?P<lo>\d{1,4})-(?P<hi>\d{1,4})"  # birth-year bands 1940-1944, age bands 30-39
+    r"|\d{1,3}\+|\d{3}0s|\d{4}"  # 90+, decades 1980s, birth years
+    r"|[^*]{1,3}\*\*|[^*]\*{4}"  # postcodes 902**, 9****
+    r"|(?P<net>[0-9A-Fa-f.:]{2,39}/\d{1,3})"  # IP networks 81.2.69.0/24, 2001:db8:1::/48
+)
+
+
+def generalised_value(value: str) -> bool:
+    """True if ``value`` reads as an output of generalisation, not as an identifier.
+
+    The shapes :func:`~.strategies.generalize` produces (and k-anonymity, which
+    climbs the same hierarchy): ``*``, birth years, 5-year bands and decades,
+    age bands and ``90+``, truncated postcodes, IP networks. Some look like
+    other entities (``1940-1944`` has the digits of a phone number), so the
+    detectors ask here before calling a value a phone number: an already
+    masked frame, masked again or printed through the output guard, must
+    keep its bands. Ranges count only when ordered (low <= high) and, with
+    four-digit ends, when both are years 1800-2199.
+
+    >>> [generalised_value(v) for v in ("1940-1944", "30-39", "81.2.69.0/24", "902**")]
+    [True, True, True, True]
+    >>> [generalised_value(v) for v in ("2025-5501", "1944-1940", "81.2.69.7/24", "555-0132")]
+    [False, False, False, False]
+    """
+    m = _GENERALISED.fullmatch(value.strip())
+    if m is None:
+        return False
+    lo, hi, net = m.group("lo"), m.group("hi"), m.group("net")
+    if lo is not None:
+        low, high = int(lo), int(hi)
+        if low > high:
+            return False
+        if len(lo) == 4 or len(hi) == 4:  # a year band: both ends years
+            return len(lo) == len(hi) and low >= 1800 and high <= 2199
+        return True
+    if net is not None:
+        try:
+            ipaddress.ip_network(net, strict=True)  # host bits zero: a network, not a host
+        except ValueError:
+            return False
+    return True
 
 
 _EMAIL = re.compile(

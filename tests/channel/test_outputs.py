@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -112,3 +113,18 @@ def test_saved_notebook_outputs_are_masked_in_place() -> None:
     assert counts
     assert outputs[1]["metadata"]["jupyter_secure"]["masked"] is True
     assert nb["cells"][0]["source"] == RAW  # markdown is the author's text, not an output
+
+
+@pytest.mark.parametrize("role", ["student", "auditor", "data_scientist"])
+def test_printed_containers_keep_their_quotes(role: str) -> None:
+    """``print(emails)`` and a printed dict: the guard masks the values, not the repr's quotes."""
+    emails = ["ann.lee@example.org", "bob@example.net"]
+    record = {"name": "Ann Lee", "email": emails[0]}
+    text = f"{emails}\n{record}\n"
+    outcome = masker(role).message("stream", {"name": "stdout", "text": text})
+    masked = outcome.content["text"]
+    first, second, _ = masked.split("\n")
+    assert re.fullmatch(r"\['[^',]+', '[^',]+'\]", first), first
+    assert re.fullmatch(r"\{'name': '[^',]+', 'email': '[^',]+'\}", second), second
+    assert not any(v in masked for v in [*emails, "Ann Lee"])
+    assert outcome.counts == {"EMAIL": 3, "PERSON": 1}
