@@ -10,13 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import type { SecureClient } from './client';
 import { describeError, isSecureApiError } from './core/errors';
-import {
-  AdminTab,
-  adminTabs,
-  formatAmount,
-  formatTime,
-  measureSymbol
-} from './core/format';
+import { AdminTab, adminTabs, formatAmount, formatTime, measureSymbol } from './core/format';
 import { StepUpCancelled } from './core/stepup';
 import type {
   BudgetAction,
@@ -43,7 +37,11 @@ const TAB_LABELS: Record<AdminTab, string> = {
 /** A tab's body: loads on first show, reloads on Refresh. */
 abstract class Tab {
   readonly node: HTMLElement;
-  protected readonly status = h('p', { class: 'jp-secure-message', role: 'status', 'aria-live': 'polite' });
+  protected readonly status = h('p', {
+    class: 'jp-secure-message',
+    role: 'status',
+    'aria-live': 'polite'
+  });
   protected readonly content = h('div', { class: 'jp-secure-tab-content' });
   loaded = false;
 
@@ -130,7 +128,11 @@ abstract class Tab {
   }
 }
 
-function button(label: string, attrs: Record<string, string>, onclick: () => void): HTMLButtonElement {
+function button(
+  label: string,
+  attrs: Record<string, string>,
+  onclick: () => void
+): HTMLButtonElement {
   return h('button', { type: 'button', class: 'jp-mod-styled', ...attrs, onclick }, label);
 }
 
@@ -167,8 +169,16 @@ class UsersTab extends Tab {
         : 'active';
     const tr = h(
       'tr',
-      { 'data-user': u.name, 'data-status': u.disabled ? 'disabled' : u.locked ? 'locked' : 'active' },
-      h('th', { scope: 'row' }, u.name, u.service ? h('span', { class: 'jp-secure-tag' }, ' service') : null),
+      {
+        'data-user': u.name,
+        'data-status': u.disabled ? 'disabled' : u.locked ? 'locked' : 'active'
+      },
+      h(
+        'th',
+        { scope: 'row' },
+        u.name,
+        u.service ? h('span', { class: 'jp-secure-tag' }, ' service') : null
+      ),
       h('td', {}, u.roles.join(', ') || '—'),
       h('td', {}, u.groups.join(', ') || '—'),
       h('td', { class: 'jp-secure-user-status' }, status),
@@ -178,13 +188,23 @@ class UsersTab extends Tab {
         'td',
         { class: 'jp-secure-actions' },
         u.locked
-          ? button('Unlock', { 'data-action': 'unlock', 'aria-label': `Unlock ${u.name}` }, () => this.run(u, 'unlock', tr))
-          : button('Lock', { 'data-action': 'lock', 'aria-label': `Lock ${u.name}` }, () => this.run(u, 'lock', tr)),
+          ? button('Unlock', { 'data-action': 'unlock', 'aria-label': `Unlock ${u.name}` }, () =>
+              this.run(u, 'unlock', tr)
+            )
+          : button('Lock', { 'data-action': 'lock', 'aria-label': `Lock ${u.name}` }, () =>
+              this.run(u, 'lock', tr)
+            ),
         u.disabled
-          ? button('Enable', { 'data-action': 'enable', 'aria-label': `Enable ${u.name}` }, () => this.run(u, 'enable', tr))
-          : button('Disable', { 'data-action': 'disable', 'aria-label': `Disable ${u.name}` }, () => this.run(u, 'disable', tr)),
-        button('Reset MFA', { 'data-action': 'mfa-reset', 'aria-label': `Reset the second factor of ${u.name}` }, () =>
-          this.run(u, 'mfa-reset', tr)
+          ? button('Enable', { 'data-action': 'enable', 'aria-label': `Enable ${u.name}` }, () =>
+              this.run(u, 'enable', tr)
+            )
+          : button('Disable', { 'data-action': 'disable', 'aria-label': `Disable ${u.name}` }, () =>
+              this.run(u, 'disable', tr)
+            ),
+        button(
+          'Reset MFA',
+          { 'data-action': 'mfa-reset', 'aria-label': `Reset the second factor of ${u.name}` },
+          () => this.run(u, 'mfa-reset', tr)
         )
       )
     );
@@ -192,14 +212,32 @@ class UsersTab extends Tab {
   }
 
   private async run(u: IAdminUser, action: UserAction, tr: HTMLTableRowElement): Promise<void> {
-    if (action === 'disable' && !(await confirm('Disable user', `Disable ${u.name}? Their sessions and kernels stop at once.`, 'Disable'))) {
+    if (
+      action === 'disable' &&
+      !(await confirm(
+        'Disable user',
+        `Disable ${u.name}? Their sessions and kernels stop at once.`,
+        'Disable'
+      ))
+    ) {
       return;
     }
-    if (action === 'mfa-reset' && !(await confirm('Reset second factor', `Reset the second factor of ${u.name}? They must enrol again at their next sign-in; their sessions and kernels stop at once.`, 'Reset'))) {
+    if (
+      action === 'mfa-reset' &&
+      !(await confirm(
+        'Reset second factor',
+        `Reset the second factor of ${u.name}? They must enrol again at their next sign-in; their sessions and kernels stop at once.`,
+        'Reset'
+      ))
+    ) {
       return;
     }
     await this.act(`${action} ${u.name}`, async () => {
-      const updated = await sensitive(this.client, () => this.client.userAction(u.name, action), this.stepped);
+      const updated = await sensitive(
+        this.client,
+        () => this.client.userAction(u.name, action),
+        this.stepped
+      );
       tr.replaceWith(this.row(updated));
     });
   }
@@ -218,13 +256,32 @@ class BudgetsTab extends Tab {
 
   private section(ds: IAdminDataset): HTMLElement {
     const sym = measureSymbol(ds.measure);
-    const kind = h('select', { name: 'kind', 'aria-label': 'Grant to' }, h('option', { value: 'group' }, 'group'), h('option', { value: 'user' }, 'user'));
-    const principal = h('input', { name: 'principal', type: 'text', class: 'jp-mod-styled', placeholder: 'group or user name', 'aria-label': 'Group or user name' });
-    const amount = h('input', { name: 'budget', type: 'text', inputmode: 'decimal', class: 'jp-mod-styled', placeholder: `budget (${sym})`, 'aria-label': `Budget in ${ds.measure}` });
+    const kind = h(
+      'select',
+      { name: 'kind', 'aria-label': 'Grant to' },
+      h('option', { value: 'group' }, 'group'),
+      h('option', { value: 'user' }, 'user')
+    );
+    const principal = h('input', {
+      name: 'principal',
+      type: 'text',
+      class: 'jp-mod-styled',
+      placeholder: 'group or user name',
+      'aria-label': 'Group or user name'
+    });
+    const amount = h('input', {
+      name: 'budget',
+      type: 'text',
+      inputmode: 'decimal',
+      class: 'jp-mod-styled',
+      placeholder: `budget (${sym}; default ${formatAmount(ds.perUserBudget)})`,
+      'aria-label': `Budget in ${ds.measure}`
+    });
     const section: HTMLElement = h(
       'section',
       { class: 'jp-secure-dataset', 'data-dataset': ds.name },
       h('h3', {}, `${ds.name} (${sym})`),
+      ds.description ? h('p', { class: 'jp-secure-description' }, ds.description) : null,
       h(
         'p',
         {},
@@ -233,30 +290,73 @@ class BudgetsTab extends Tab {
           ? `; dataset cap: ${formatAmount(ds.cap)} ${sym}, ${formatAmount(ds.capSpent)} spent`
           : ''
       ),
-      table(['Kind', 'Principal', 'Budget'], ds.grants, g =>
-        h('tr', { 'data-grant': `${g.kind}:${g.principal}` }, h('td', {}, g.kind), h('td', {}, g.principal), h('td', {}, `${formatAmount(g.budget)} ${sym}`)), 'Grants'),
-      table(['User', 'Budget', 'Spent', 'Remaining', 'Change'], ds.users, u => {
-        const input = h('input', { name: 'budget', type: 'text', inputmode: 'decimal', class: 'jp-mod-styled', value: u.budget, 'aria-label': `New budget for ${u.user}` });
-        return h(
-          'tr',
-          { 'data-user': u.user },
-          h('th', { scope: 'row' }, u.user),
-          h('td', {}, formatAmount(u.budget)),
-          h('td', {}, formatAmount(u.spent)),
-          h('td', { class: 'jp-secure-remaining', 'data-value': u.remaining }, formatAmount(u.remaining)),
+      table(
+        ['Kind', 'Principal', 'Budget'],
+        ds.grants,
+        g =>
           h(
-            'td',
-            { class: 'jp-secure-actions' },
-            input,
-            button('Set', { 'data-action': 'set', 'aria-label': `Set the budget of ${u.user}` }, () =>
-              this.run(section, `set ${u.user}'s budget`, { action: 'set', dataset: ds.name, user: u.user, budget: input.value.trim() })
+            'tr',
+            { 'data-grant': `${g.kind}:${g.principal}` },
+            h('td', {}, g.kind),
+            h('td', {}, g.principal),
+            h('td', {}, `${formatAmount(g.budget)} ${sym}`)
+          ),
+        'Grants'
+      ),
+      table(
+        ['User', 'Budget', 'Spent', 'Remaining', 'Change'],
+        ds.users,
+        u => {
+          const input = h('input', {
+            name: 'budget',
+            type: 'text',
+            inputmode: 'decimal',
+            class: 'jp-mod-styled',
+            value: u.budget ?? '',
+            placeholder: 'no grant',
+            'aria-label': `New budget for ${u.user}`
+          });
+          return h(
+            'tr',
+            { 'data-user': u.user },
+            h('th', { scope: 'row' }, u.user),
+            h('td', {}, formatAmount(u.budget)),
+            h('td', {}, formatAmount(u.spent)),
+            h(
+              'td',
+              { class: 'jp-secure-remaining', 'data-value': u.remaining },
+              formatAmount(u.remaining)
             ),
-            button('Reset', { 'data-action': 'reset', 'aria-label': `Reset the spend of ${u.user}` }, () =>
-              this.run(section, `reset ${u.user}`, { action: 'reset', dataset: ds.name, user: u.user })
+            h(
+              'td',
+              { class: 'jp-secure-actions' },
+              input,
+              button(
+                'Set',
+                { 'data-action': 'set', 'aria-label': `Set the budget of ${u.user}` },
+                () =>
+                  this.run(section, `set ${u.user}'s budget`, {
+                    action: 'set',
+                    dataset: ds.name,
+                    user: u.user,
+                    budget: input.value.trim()
+                  })
+              ),
+              button(
+                'Reset',
+                { 'data-action': 'reset', 'aria-label': `Reset the spend of ${u.user}` },
+                () =>
+                  this.run(section, `reset ${u.user}`, {
+                    action: 'reset',
+                    dataset: ds.name,
+                    user: u.user
+                  })
+              )
             )
-          )
-        );
-      }, 'People'),
+          );
+        },
+        'People'
+      ),
       h(
         'form',
         {
@@ -266,18 +366,24 @@ class BudgetsTab extends Tab {
             ev.preventDefault();
             const who = principal.value.trim();
             const budget = amount.value.trim();
+            // No amount: the server grants the dataset's per-user budget.
+            const extra = budget ? { budget } : {};
             const body: BudgetAction =
               kind.value === 'user'
-                ? { action: 'grant', dataset: ds.name, user: who, budget }
-                : { action: 'grant', dataset: ds.name, group: who, budget };
-            void this.run(section, `grant ${budget} to ${who}`, body);
+                ? { action: 'grant', dataset: ds.name, user: who, ...extra }
+                : { action: 'grant', dataset: ds.name, group: who, ...extra };
+            void this.run(section, `grant ${budget || 'the per-user budget'} to ${who}`, body);
           }
         },
         'Grant to ',
         kind,
         principal,
         amount,
-        h('button', { type: 'submit', class: 'jp-mod-styled jp-mod-accept', 'data-action': 'grant' }, 'Grant')
+        h(
+          'button',
+          { type: 'submit', class: 'jp-mod-styled jp-mod-accept', 'data-action': 'grant' },
+          'Grant'
+        )
       )
     );
     return section;
@@ -285,7 +391,11 @@ class BudgetsTab extends Tab {
 
   private async run(section: HTMLElement, what: string, body: BudgetAction): Promise<void> {
     await this.act(what, async () => {
-      const updated = await sensitive(this.client, () => this.client.budgetAction(body), this.stepped);
+      const updated = await sensitive(
+        this.client,
+        () => this.client.budgetAction(body),
+        this.stepped
+      );
       section.replaceWith(this.section(updated));
     });
   }
@@ -298,7 +408,9 @@ class AlarmsTab extends Tab {
     this.stateFilter = h(
       'select',
       { name: 'state', 'aria-label': 'Show alarms', onchange: () => void this.load() },
-      ['', 'ALARM', 'unacked', 'OK', 'INSUFFICIENT_DATA'].map(v => h('option', { value: v }, v || 'all'))
+      ['', 'ALARM', 'unacked', 'OK', 'INSUFFICIENT_DATA'].map(v =>
+        h('option', { value: v }, v || 'all')
+      )
     );
     return [h('label', {}, 'Show ', this.stateFilter)];
   }
@@ -308,7 +420,12 @@ class AlarmsTab extends Tab {
     fill(
       this.content,
       reply.alarms.length
-        ? table(['Raised', 'Rule', 'Key', 'Severity', 'State', 'Reason', 'Acknowledged'], reply.alarms, a => this.row(a), 'Alarms')
+        ? table(
+            ['Raised', 'Rule', 'Key', 'Severity', 'State', 'Reason', 'Acknowledged'],
+            reply.alarms,
+            a => this.row(a),
+            'Alarms'
+          )
         : h('p', { class: 'jp-secure-empty' }, 'No alarms.')
     );
   }
@@ -317,16 +434,40 @@ class AlarmsTab extends Tab {
     const canAck = this.state.hasScope('secure:alarms:write');
     let ack: Node;
     if (a.ackedBy) {
-      ack = h('span', {}, `by ${a.ackedBy} ${formatTime(a.ackedAt)}`, a.ackNote ? `: ${a.ackNote}` : '');
+      ack = h(
+        'span',
+        {},
+        `by ${a.ackedBy} ${formatTime(a.ackedAt)}`,
+        a.ackNote ? `: ${a.ackNote}` : ''
+      );
     } else if (canAck) {
-      const note = h('input', { name: 'note', type: 'text', class: 'jp-mod-styled', maxlength: 500, placeholder: 'note', 'aria-label': `Note for alarm ${a.rule}` });
+      const note = h('input', {
+        name: 'note',
+        type: 'text',
+        class: 'jp-mod-styled',
+        maxlength: 500,
+        placeholder: 'note',
+        'aria-label': `Note for alarm ${a.rule}`
+      });
       const tr0 = () => row;
-      ack = h('span', { class: 'jp-secure-actions' }, note, button('Acknowledge', { 'data-action': 'ack', 'aria-label': `Acknowledge alarm ${a.rule}` }, () =>
-        void this.act(`acknowledge ${a.rule}`, async () => {
-          const updated = await this.client.ackAlarm(a.id, note.value);
-          tr0().replaceWith(this.row(updated));
-        })
-      ));
+      ack = h(
+        'span',
+        { class: 'jp-secure-actions' },
+        note,
+        button(
+          'Acknowledge',
+          { 'data-action': 'ack', 'aria-label': `Acknowledge alarm ${a.rule}` },
+          () =>
+            void this.act(`acknowledge ${a.rule}`, async () => {
+              const updated = await sensitive(
+                this.client,
+                () => this.client.ackAlarm(a.id, note.value),
+                this.stepped
+              );
+              tr0().replaceWith(this.row(updated));
+            })
+        )
+      );
     } else {
       ack = h('span', {}, 'no');
     }
@@ -354,7 +495,12 @@ class AuditTab extends Tab {
 
   protected toolbar(): (Node | null)[] {
     const input = (name: string, label: string, placeholder: string) =>
-      h('label', {}, `${label} `, h('input', { name, type: 'text', class: 'jp-mod-styled', placeholder }));
+      h(
+        'label',
+        {},
+        `${label} `,
+        h('input', { name, type: 'text', class: 'jp-mod-styled', placeholder })
+      );
     this.form = h(
       'form',
       {
@@ -383,7 +529,17 @@ class AuditTab extends Tab {
           'table',
           { class: 'jp-secure-table jp-secure-audit' },
           h('caption', {}, 'Audit records, newest first'),
-          h('thead', {}, h('tr', {}, ['Seq', 'Time', 'Event', 'User', 'Source', 'Error', 'Resources', 'Details'].map(t => h('th', { scope: 'col' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Seq', 'Time', 'Event', 'User', 'Source', 'Error', 'Resources', 'Details'].map(t =>
+                h('th', { scope: 'col' }, t)
+              )
+            )
+          ),
           this.tbody
         ),
         this.more
@@ -395,7 +551,13 @@ class AuditTab extends Tab {
   private query(): IAuditQuery {
     const value = (name: string) =>
       (this.form?.elements.namedItem(name) as HTMLInputElement | null)?.value.trim() || undefined;
-    return { user: value('user'), event: value('event'), since: value('since'), until: value('until'), limit: 100 };
+    return {
+      user: value('user'),
+      event: value('event'),
+      since: value('since'),
+      until: value('until'),
+      limit: 100
+    };
   }
 
   private async page(older: boolean): Promise<void> {
@@ -417,7 +579,9 @@ class AuditTab extends Tab {
       this.next = reply.next;
       this.more.hidden = reply.next === null;
       if (!older && !reply.records.length) {
-        this.tbody.append(h('tr', {}, h('td', { colspan: 8, class: 'jp-secure-empty' }, 'No records match.')));
+        this.tbody.append(
+          h('tr', {}, h('td', { colspan: 8, class: 'jp-secure-empty' }, 'No records match.'))
+        );
       }
     } catch (err) {
       this.fail(err);
@@ -425,7 +589,11 @@ class AuditTab extends Tab {
   }
 
   private row(r: IAuditRecord): HTMLTableRowElement {
-    const details = JSON.stringify({ request: r.request ?? null, response: r.response ?? null, roles: r.roles ?? [] }, null, 2);
+    const details = JSON.stringify(
+      { request: r.request ?? null, response: r.response ?? null, roles: r.roles ?? [] },
+      null,
+      2
+    );
     return h(
       'tr',
       { 'data-event': r.event, 'data-seq': r.seq },
@@ -454,13 +622,15 @@ class AuditTab extends Tab {
         this.verify.textContent =
           `Trail verified: ${v.records} records, ${v.checkpoints} checkpoints` +
           (v.lastCheckpoint ? `, last checkpoint ${formatTime(v.lastCheckpoint)}` : '') +
-          ` (checked ${formatTime(v.checkedAt)}).`;
+          ` (checked ${formatTime(v.checkedAt)}).` +
+          (v.notices?.length ? ` ${v.notices.join(' ')}` : '');
       } else {
         this.verify.classList.add('jp-mod-failed');
         const problems = v.problems.map(p => `${p.kind} at ${p.where}: ${p.detail}`).join('; ');
         this.verify.textContent =
           `Trail verification FAILED: ${v.problems.length} problem${v.problems.length === 1 ? '' : 's'}` +
-          (problems ? ` — ${problems}` : '') + ` (checked ${formatTime(v.checkedAt)}).`;
+          (problems ? ` — ${problems}` : '') +
+          ` (checked ${formatTime(v.checkedAt)}).`;
       }
     } catch (err) {
       this.verify.classList.add('jp-mod-failed');
@@ -482,21 +652,30 @@ class ReviewTab extends Tab {
           ? summary.map(([finding, n]) => h('li', { 'data-finding': finding }, `${finding}: ${n}`))
           : h('li', {}, 'No findings.')
       ),
-      table(['User', 'Roles', 'Groups', 'Last sign-in', 'Findings'], review.rows, r =>
-        h(
-          'tr',
-          { 'data-user': r.user, class: r.findings.length ? 'jp-mod-finding' : '' },
-          h('th', { scope: 'row' }, r.user),
-          h('td', {}, r.roles.join(', ') || '—'),
-          h('td', {}, r.groups.join(', ') || '—'),
-          h('td', {}, formatTime(r.lastSignIn)),
-          h('td', {}, r.findings.join(', ') || '—')
-        ), 'Access review')
+      table(
+        ['User', 'Status', 'Roles', 'Groups', 'Last sign-in', 'Findings'],
+        review.rows,
+        r =>
+          h(
+            'tr',
+            { 'data-user': r.user, class: r.findings.length ? 'jp-mod-finding' : '' },
+            h('th', { scope: 'row' }, r.user),
+            h('td', {}, r.status ?? ''),
+            h('td', {}, r.roles.join(', ') || '—'),
+            h('td', {}, r.groups.join(', ') || '—'),
+            h('td', {}, formatTime(r.lastSignIn)),
+            h('td', {}, r.findings.join(', ') || '—')
+          ),
+        'Access review'
+      )
     );
   }
 }
 
-const TABS: Record<AdminTab, new (name: AdminTab, client: SecureClient, state: SecureState) => Tab> = {
+const TABS: Record<
+  AdminTab,
+  new (name: AdminTab, client: SecureClient, state: SecureState) => Tab
+> = {
   users: UsersTab,
   budgets: BudgetsTab,
   alarms: AlarmsTab,
@@ -533,7 +712,11 @@ export class AdminContent extends Widget {
       )
     );
     this.node.append(
-      h('div', { class: 'jp-secure-tabbar', role: 'tablist', 'aria-label': 'Administration' }, this.buttons),
+      h(
+        'div',
+        { class: 'jp-secure-tabbar', role: 'tablist', 'aria-label': 'Administration' },
+        this.buttons
+      ),
       ...this.tabs.map(t => t.node)
     );
     if (this.tabs.length) {
@@ -568,7 +751,10 @@ export class AdminContent extends Widget {
   private buttons: HTMLButtonElement[];
 }
 
-export function createAdminPanel(client: SecureClient, state: SecureState): MainAreaWidget<AdminContent> {
+export function createAdminPanel(
+  client: SecureClient,
+  state: SecureState
+): MainAreaWidget<AdminContent> {
   const content = new AdminContent(client, state);
   const widget = new MainAreaWidget({ content });
   widget.id = 'jp-secure-admin';

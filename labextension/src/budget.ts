@@ -8,13 +8,7 @@ import { Widget } from '@lumino/widgets';
 
 import { historyChart } from './core/chart';
 import { describeError, isSecureApiError } from './core/errors';
-import {
-  formatAmount,
-  formatCI,
-  formatTime,
-  measureSymbol,
-  spentFraction
-} from './core/format';
+import { formatAmount, formatCI, formatTime, measureSymbol, spentFraction } from './core/format';
 import type { IDatasetBudget } from './core/types';
 import { fill, h, s } from './dom';
 import { budgetIcon } from './icons';
@@ -63,10 +57,9 @@ export class BudgetPanel extends Widget {
     this._message.hidden = true;
     if (budgetsError) {
       this._message.hidden = false;
-      this._message.textContent =
-        isSecureApiError(budgetsError, 'unavailable')
-          ? 'Private queries are off on this server.'
-          : `Could not read your budgets: ${describeError(budgetsError)}`;
+      this._message.textContent = isSecureApiError(budgetsError, 'unavailable')
+        ? 'Private queries are off on this server.'
+        : `Could not read your budgets: ${describeError(budgetsError)}`;
     }
     if (!budgets) {
       fill(this._body, budgetsError ? null : h('p', {}, 'Loading…'));
@@ -75,7 +68,10 @@ export class BudgetPanel extends Widget {
     if (!budgets.datasets.length) {
       fill(this._body, h('p', { class: 'jp-secure-empty' }, 'No dataset has been granted to you.'));
     } else {
-      fill(this._body, budgets.datasets.map(ds => datasetSection(ds)));
+      fill(
+        this._body,
+        budgets.datasets.map(ds => datasetSection(ds))
+      );
     }
     this._footer.textContent = `Updated ${formatTime(new Date().toISOString())}`;
   }
@@ -115,9 +111,17 @@ function datasetSection(ds: IDatasetBudget): HTMLElement {
       ' of ',
       h('span', { class: 'jp-secure-total', 'data-value': ds.budget }, formatAmount(ds.budget)),
       ` ${sym}; `,
-      h('span', { class: 'jp-secure-remaining', 'data-value': ds.remaining }, formatAmount(ds.remaining)),
+      h(
+        'span',
+        { class: 'jp-secure-remaining', 'data-value': ds.remaining },
+        formatAmount(ds.remaining)
+      ),
       ` ${sym} remaining`,
-      h('span', { class: 'jp-secure-measure' }, ` (${ds.measure === 'rho' ? 'zCDP' : ds.measure === 'epsilon' ? 'pure DP' : ds.measure})`)
+      h(
+        'span',
+        { class: 'jp-secure-measure' },
+        ` (${ds.measure === 'rho' ? 'zCDP' : ds.measure === 'epsilon' ? 'pure DP' : ds.measure})`
+      )
     ),
     chart(ds),
     recentTable(ds)
@@ -148,7 +152,13 @@ function chart(ds: IDatasetBudget): Element {
       'aria-label': label
     },
     s('title', {}, label),
-    s('rect', { class: 'jp-secure-chart-frame', x: 0.5, y: 0.5, width: CHART_W - 1, height: CHART_H - 1 }),
+    s('rect', {
+      class: 'jp-secure-chart-frame',
+      x: 0.5,
+      y: 0.5,
+      width: CHART_W - 1,
+      height: CHART_H - 1
+    }),
     s('line', {
       class: 'jp-secure-chart-budget',
       x1: 6,
@@ -188,7 +198,11 @@ function recentTable(ds: IDatasetBudget): HTMLElement {
           h(
             'span',
             { class: 'jp-secure-charge' },
-            h('span', { class: 'jp-secure-cost', 'data-value': r.cost }, `${formatAmount(r.cost)} ${sym}`),
+            h(
+              'span',
+              { class: 'jp-secure-cost', 'data-value': r.cost },
+              `${formatAmount(r.cost)} ${sym}`
+            ),
             ` · ${r.status} · ${formatCI(r.ci)} · `,
             h('time', { datetime: r.time }, formatTime(r.time))
           )

@@ -52,11 +52,7 @@ export class SecureClient {
     try {
       response = await ServerConnection.makeRequest(url, withCache, this.settings);
     } catch (err) {
-      throw new SecureApiError(
-        'network',
-        err instanceof Error ? err.message : String(err),
-        0
-      );
+      throw new SecureApiError('network', err instanceof Error ? err.message : String(err), 0);
     }
     const text = await response.text();
     return interpretResponse<T>(response.status, text, response.headers.get('Retry-After'));

@@ -69,7 +69,15 @@ export function table<T>(
     'table',
     { class: 'jp-secure-table' },
     caption ? h('caption', {}, caption) : null,
-    h('thead', {}, h('tr', {}, headers.map(t => h('th', { scope: 'col' }, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        headers.map(t => h('th', { scope: 'col' }, t))
+      )
+    ),
     h('tbody', {}, rows.map(row))
   );
 }

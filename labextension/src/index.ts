@@ -26,8 +26,7 @@ import { SecureState } from './state';
 import { SecureStatus } from './status';
 import { VERSION } from './version';
 
-export const NOT_ENABLED =
-  'the jupyter-secure server extension is not enabled on this server';
+export const NOT_ENABLED = 'the jupyter-secure server extension is not enabled on this server';
 
 /** The handshake. Resolves /me, or null (after saying why) when we must stay off. */
 export async function handshake(client: SecureClient): Promise<IMe | null> {
@@ -38,10 +37,9 @@ export async function handshake(client: SecureClient): Promise<IMe | null> {
     if (isSecureApiError(err) && (err.kind === 'not-enabled' || err.status === 404)) {
       Notification.error(`jupyter-secure: ${NOT_ENABLED}.`, { autoClose: false });
     } else {
-      Notification.error(
-        `jupyter-secure could not read /secure/api/me: ${describeError(err)}`,
-        { autoClose: false }
-      );
+      Notification.error(`jupyter-secure could not read /secure/api/me: ${describeError(err)}`, {
+        autoClose: false
+      });
     }
     console.error('jupyter-secure: handshake failed', err);
     return null;
@@ -102,7 +100,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (ADMIN_SCOPES.some(scope => state.hasScope(scope))) {
       let admin: MainAreaWidget<AdminContent> | null = null;
       app.commands.addCommand(CMD_ADMIN, {
-        label: args => (args['isLauncher'] ? 'Secure admin' : 'Open the jupyter-secure admin panel'),
+        label: args =>
+          args['isLauncher'] ? 'Secure admin' : 'Open the jupyter-secure admin panel',
         caption: 'Users, budgets, alarms, the audit trail and the access review',
         icon: shieldIcon,
         execute: args => {
@@ -118,7 +117,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       });
       palette?.addItem({ command: CMD_ADMIN, category });
-      launcher?.add({ command: CMD_ADMIN, category: 'Other', rank: 10, args: { isLauncher: true } });
+      launcher?.add({
+        command: CMD_ADMIN,
+        category: 'Other',
+        rank: 10,
+        args: { isLauncher: true }
+      });
     }
 
     if (tracker) {

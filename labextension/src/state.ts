@@ -13,7 +13,10 @@ import type { IBudgetsReply, IMe } from './core/types';
 export const REFRESH_MS = 30_000;
 
 export class SecureState {
-  constructor(readonly client: SecureClient, me: IMe) {
+  constructor(
+    readonly client: SecureClient,
+    me: IMe
+  ) {
     this._me = me;
   }
 
@@ -82,7 +85,8 @@ export class SecureState {
       this._budgetsError = null;
     } else {
       const err = budgets.reason;
-      this._budgetsError = isSecureApiError(err) || err instanceof Error ? err : new Error(String(err));
+      this._budgetsError =
+        isSecureApiError(err) || err instanceof Error ? err : new Error(String(err));
       // 503 (private queries off) and 403 mean there is nothing to show; a
       // network blip keeps the last numbers.
       if (isSecureApiError(err) && err.kind !== 'network') {

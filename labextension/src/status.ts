@@ -80,7 +80,9 @@ export class SecureStatus extends Widget {
     const groups = me.groups.length ? `; groups: ${me.groups.join(', ')}` : '';
     this.node.title =
       `Signed in as ${me.name} (${me.roles.join(', ') || 'no role'}${groups})` +
-      (ds ? `. ${ds.name}: spent ${formatMeasured(ds.measure, ds.spent)} of ${formatMeasured(ds.measure, ds.budget)}` : '');
+      (ds
+        ? `. ${ds.name}: spent ${formatMeasured(ds.measure, ds.spent)} of ${formatMeasured(ds.measure, ds.budget)}`
+        : '');
   }
 
   private _renderMfa(): void {

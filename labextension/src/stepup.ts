@@ -27,14 +27,14 @@ class CodeBody extends Widget implements Dialog.IBodyWidget<string> {
     this.node.append(
       ...[
         h(
-        'p',
-        {},
-        'This action needs a fresh second factor. Enter the current code from your authenticator app.'
-      ),
-      h('label', { class: 'jp-secure-stepup-label' }, 'Code ', this._input),
-      problem
-        ? h('p', { class: 'jp-secure-stepup-error', role: 'alert' }, problem)
-        : h('p', { class: 'jp-secure-stepup-error', role: 'alert', hidden: true })
+          'p',
+          {},
+          'This action needs a fresh second factor. Enter the current code from your authenticator app.'
+        ),
+        h('label', { class: 'jp-secure-stepup-label' }, 'Code ', this._input),
+        problem
+          ? h('p', { class: 'jp-secure-stepup-error', role: 'alert' }, problem)
+          : h('p', { class: 'jp-secure-stepup-error', role: 'alert', hidden: true })
       ]
     );
   }
@@ -57,7 +57,7 @@ export async function askCode(problem: string | null): Promise<string | null> {
   dialog.addClass('jp-secure-stepup');
   const result = await dialog.launch();
   dialog.dispose();
-  return result.button.accept ? result.value ?? '' : null;
+  return result.button.accept ? (result.value ?? '') : null;
 }
 
 /**

@@ -138,9 +138,9 @@ describe('masked-output badges', () => {
   });
 
   it('names the server and the save', () => {
-    expect(badgeReason({ masked: true, role: 'analyst', by: 'server', entities: { IBAN: 1 } })).toBe(
-      'Masked for role analyst by the server: 1 × IBAN'
-    );
+    expect(
+      badgeReason({ masked: true, role: 'analyst', by: 'server', entities: { IBAN: 1 } })
+    ).toBe('Masked for role analyst by the server: 1 × IBAN');
     expect(badgeReason({ masked: true, role: 'student', by: 'save', entities: {} })).toBe(
       'Masked for role student when the notebook was saved'
     );

@@ -89,9 +89,11 @@ describe('step-up retry', () => {
   it('retries only once', async () => {
     const { call } = guarded(); // never becomes fresh
     const reauth = jest.fn(async () => undefined);
-    await expect(withStepUp(call, { askCode: async () => '123456', reauth })).rejects.toMatchObject({
-      kind: 'step-up'
-    });
+    await expect(withStepUp(call, { askCode: async () => '123456', reauth })).rejects.toMatchObject(
+      {
+        kind: 'step-up'
+      }
+    );
     expect(call).toHaveBeenCalledTimes(2);
     expect(reauth).toHaveBeenCalledTimes(1);
   });

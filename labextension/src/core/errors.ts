@@ -51,13 +51,8 @@ export class SecureApiError extends Error {
   }
 }
 
-export function isSecureApiError(
-  err: unknown,
-  kind?: SecureErrorKind
-): err is SecureApiError {
-  return (
-    err instanceof SecureApiError && (kind === undefined || err.kind === kind)
-  );
+export function isSecureApiError(err: unknown, kind?: SecureErrorKind): err is SecureApiError {
+  return err instanceof SecureApiError && (kind === undefined || err.kind === kind);
 }
 
 function asRecord(body: unknown): Record<string, unknown> | null {
@@ -109,8 +104,7 @@ export function mapHttpError(
   const field = rec && typeof rec.field === 'string' ? rec.field : undefined;
   const retryAfter = parseRetryAfter(retryAfterHeader);
   if (status === 403 && ours && rec!.error === STEP_UP_REQUIRED) {
-    const maxAge =
-      typeof rec!.maxAgeSeconds === 'number' ? rec!.maxAgeSeconds : undefined;
+    const maxAge = typeof rec!.maxAgeSeconds === 'number' ? rec!.maxAgeSeconds : undefined;
     return new SecureApiError('step-up', 'A fresh second factor is needed', status, {
       maxAgeSeconds: maxAge
     });
@@ -134,9 +128,7 @@ export function mapHttpError(
     case 429:
       return new SecureApiError(
         'throttled',
-        retryAfter !== undefined
-          ? `${text} (try again in ${retryAfter} s)`
-          : text,
+        retryAfter !== undefined ? `${text} (try again in ${retryAfter} s)` : text,
         status,
         { retryAfter }
       );
@@ -186,7 +178,11 @@ export function interpretResponse<T>(
     return null as T;
   }
   if (body === null || typeof body !== 'object') {
-    throw new SecureApiError('server', 'The server answered with something other than JSON', status);
+    throw new SecureApiError(
+      'server',
+      'The server answered with something other than JSON',
+      status
+    );
   }
   return body as T;
 }

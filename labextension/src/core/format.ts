@@ -107,8 +107,7 @@ export function formatCI(ci: IConfidenceInterval | null | undefined): string {
     return '—';
   }
   const level = Math.round(ci.level * 1000) / 10;
-  const num = (x: number) =>
-    Number.isFinite(x) ? String(Math.round(x * 1e4) / 1e4) : String(x);
+  const num = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 1e4) / 1e4) : String(x));
   return `${level}% CI [${num(ci.low)}, ${num(ci.high)}]`;
 }
 
@@ -169,8 +168,10 @@ export function badgeReason(note: IMaskNote): string {
   const by = note.by ? ` ${BY_TEXT[note.by] ?? `by ${note.by}`}` : '';
   const entities = formatEntities(note.entities);
   if (note.failed) {
-    return `Withheld${role}${by}: masking failed, so the output was not shown` +
-      (entities ? ` (also masked: ${entities})` : '');
+    return (
+      `Withheld${role}${by}: masking failed, so the output was not shown` +
+      (entities ? ` (also masked: ${entities})` : '')
+    );
   }
   return `Masked${role}${by}` + (entities ? `: ${entities}` : '');
 }

@@ -26,7 +26,8 @@ export class StepUpCancelled extends Error {
   }
 }
 
-export const WRONG_CODE = 'Wrong code. Try again with the current code from your authenticator app.';
+export const WRONG_CODE =
+  'Wrong code. Try again with the current code from your authenticator app.';
 
 /**
  * Run `call`; if it needs a step-up, get a good code through `hooks` and

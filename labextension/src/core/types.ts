@@ -80,13 +80,15 @@ export interface IGrant {
 
 export interface IUserBudget {
   user: string;
-  budget: string;
+  /** null: an instructor's group member without a grant. */
+  budget: string | null;
   spent: string;
-  remaining: string;
+  remaining: string | null;
 }
 
 export interface IAdminDataset {
   name: string;
+  description?: string;
   measure: string;
   perUserBudget: string | null;
   cap: string | null;
@@ -96,8 +98,8 @@ export interface IAdminDataset {
 }
 
 export type BudgetAction =
-  | { action: 'grant'; dataset: string; group: string; budget: string }
-  | { action: 'grant'; dataset: string; user: string; budget: string }
+  | { action: 'grant'; dataset: string; group: string; budget?: string }
+  | { action: 'grant'; dataset: string; user: string; budget?: string }
   | { action: 'set'; dataset: string; user: string; budget: string }
   | { action: 'reset'; dataset: string; user: string };
 
@@ -140,11 +142,13 @@ export interface IVerifyReply {
   checkpoints: number;
   lastCheckpoint: string | null;
   problems: IVerifyProblem[];
+  notices?: string[];
   checkedAt: string;
 }
 
 export interface IAccessReviewRow {
   user: string;
+  status?: string;
   roles: string[];
   groups: string[];
   lastSignIn: string | null;
