@@ -124,6 +124,14 @@ function datasetSection(ds: IDatasetBudget): HTMLElement {
       )
     ),
     chart(ds),
+    ds.history?.length
+      ? h(
+          'p',
+          { class: 'jp-secure-chart-caption' },
+          `Cumulative ${sym} spent since ${formatTime(ds.history[0].time)}; ` +
+            `dashed: the budget (${formatAmount(ds.budget)} ${sym}).`
+        )
+      : null,
     recentTable(ds)
   );
 }
