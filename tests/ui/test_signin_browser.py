@@ -7,36 +7,15 @@ code. Screenshots of each step go to ``test-artifacts/ui/``.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from browser_helpers import lab_server, launch, shot
 from helpers import PASSWORD, cli_env, code_at, run_cli
 
-CHROMIUM = os.environ.get("JUPYTER_SECURE_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "ui"
 pytestmark = pytest.mark.ui
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -52,56 +31,27 @@ def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
         input=PASSWORD + "\n",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-            f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.root_dir={root}", f"--SecureApp.state_dir={state}",
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path),
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.3)
-    try:
+    with lab_server(root, state, cli_env(tmp_path)) as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_enrol_sign_out_and_sign_in_again(lab: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        browser = launch(pw)
         try:
             page = browser.new_page()
             page.set_default_timeout(60_000)
             page.goto(f"{lab}/lab")
             page.wait_for_url(re.compile(r"/login"))
-            shot(page, "01-sign-in")
+            shot(page, "01-sign-in", doc="sign-in")
             page.fill("#username", "robin")
             page.fill("#password", PASSWORD)
             page.click("#sign-in")
             page.wait_for_url(re.compile(r"/login/enroll"))
             assert page.locator(".qr svg").count() == 1
-            shot(page, "02-enrol")
+            shot(page, "02-enrol", doc="enrol")
             secret = page.inner_text("#secret").replace(" ", "")
             assert re.fullmatch(r"[A-Z2-7]{32}", secret)
             enrolled_at = time.time()
@@ -109,7 +59,7 @@ def test_enrol_sign_out_and_sign_in_again(lab: str) -> None:
             page.click("#activate")
             page.wait_for_selector("#recovery-codes li")
             assert page.locator("#recovery-codes li").count() == 10
-            shot(page, "03-recovery-codes")
+            shot(page, "03-recovery-codes", doc="recovery-codes")
             page.click("#continue")
             page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
             shot(page, "04-jupyterlab")
@@ -123,7 +73,7 @@ def test_enrol_sign_out_and_sign_in_again(lab: str) -> None:
             page.fill("#password", PASSWORD)
             page.click("#sign-in")
             page.wait_for_url(re.compile(r"/login/mfa"))
-            shot(page, "06-code")
+            shot(page, "06-code", doc="code")
             # A code is good once: wait for the next 30-second step after enrolment.
             next_step = (int(enrolled_at // 30) + 1) * 30
             time.sleep(max(0.0, next_step - time.time() + 0.5))
