@@ -7,7 +7,11 @@ that is where this guard runs: it names the scope a request needs — from the
 handler's ``auth_resource``, or from :data:`RESOURCE_OF` for handlers that
 declare none — and asks the policy. A handler with neither, and not on the
 short :data:`NO_SCOPE` allow-list of pages that carry no data, is denied:
-what we have not decided on is refused.
+what we have not decided on is refused. One route JupyterLab opens for
+everyone and reopens whenever it is refused (the event bus subscription) is on
+:data:`QUIET`: someone without its scope who may use JupyterLab is let in to a
+version that serves them nothing, so their idle browser does not fill the
+trail with refusals; holders of the scope get the real thing.
 
 Object-level checks (whose kernel, which path, which kernel type) stay with
 :class:`~jupyter_secure.handlers.authorizer.SecureAuthorizer`, which sees the
@@ -34,10 +38,13 @@ from . import workspaces
 __all__ = [
     "NO_SCOPE",
     "POLICY_SETTING",
+    "QUIET",
     "RESOURCE_OF",
     "audit_denials",
     "check_request",
     "deny",
+    "granted_scope",
+    "held_scopes",
     "principal_of",
     "request_scope",
 ]
@@ -86,6 +93,16 @@ NO_SCOPE: frozenset[str] = frozenset(
     }
 )
 
+#: Routes JupyterLab opens on its own for every user and keeps reopening when refused,
+#: by the handler's own class (a subclass is not quiet): ``(scope, quiet scope)``. A
+#: request without ``scope`` whose user holds ``quiet scope`` is allowed, granted the
+#: quiet scope, and the handler (which reads :func:`granted_scope`) serves it nothing.
+#: Only handlers written to serve nothing unless granted ``scope`` belong here.
+QUIET: dict[str, tuple[str, str]] = {
+    # The event bus carries every user's events; the quiet socket forwards none.
+    "jupyter_secure.handlers.events.SubscribeEvents": ("events:execute", "lab:read"),
+}
+
 #: Scopes no role can use through the server, whatever the policy says: installing
 #: extensions from the browser runs code fetched from the internet on the server.
 NEVER: dict[str, str] = {
@@ -93,6 +110,7 @@ NEVER: dict[str, str] = {
 }
 
 _DENIAL = "_jupyter_secure_denial"
+_GRANTED = "_jupyter_secure_granted"
 
 
 def _qualname(handler: web.RequestHandler) -> str:
@@ -156,7 +174,28 @@ def check_request(
     """
     decision = _decide(handler, user, token_scopes)
     metrics.authz_decided(decision.scope, decision.allowed)
+    if decision:
+        setattr(handler, _GRANTED, decision.scope)
     return decision
+
+
+def granted_scope(handler: web.RequestHandler) -> str | None:
+    """The scope the route guard allowed this request on (None: it allowed none)."""
+    granted = getattr(handler, _GRANTED, None)
+    return granted if isinstance(granted, str) else None
+
+
+def held_scopes(handler: web.RequestHandler, user: Any) -> frozenset[str]:
+    """The scopes ``user`` may use now: the policy's, cut down to an API token's.
+
+    Empty without a policy or a user (whoever asks hides or refuses everything).
+    """
+    live: LivePolicy | None = handler.settings.get(POLICY_SETTING)
+    if live is None or user is None:
+        return frozenset()
+    scopes = frozenset(live.current.effective_scopes(principal_of(user)))
+    token = getattr(user, "scopes", None)
+    return scopes & token if token is not None else scopes
 
 
 def _decide(
@@ -167,6 +206,16 @@ def _decide(
     refused = _refused_outright(handler, scope, live)
     if refused is not None or scope is None or live is None:
         return refused if refused is not None else Decision(False, "", "default deny")
+    decision = _ask(live, user, token_scopes, scope)
+    quiet = QUIET.get(_handler_class_names(handler)[0])
+    if decision or quiet is None or quiet[0] != scope:
+        return decision
+    if _ask(live, user, token_scopes, quiet[1]):
+        return Decision(True, quiet[1], f"quiet: no {scope} ({decision.rule}), so nothing is sent")
+    return decision
+
+
+def _ask(live: LivePolicy, user: Any, token_scopes: frozenset[str] | None, scope: str) -> Decision:
     decision = live.current.decide(principal_of(user), scope)
     if decision and token_scopes is not None and scope not in token_scopes:
         return Decision(False, scope, f"the API token does not hold {scope}")

@@ -18,7 +18,7 @@ from tornado import web
 
 from .._version import __version__
 from ..errors import InvalidInput
-from .access import POLICY_SETTING, principal_of
+from .access import POLICY_SETTING, held_scopes, principal_of
 from .base import SecureHandlerMixin, run_blocking
 from .identity_provider import SecureUser
 
@@ -179,9 +179,7 @@ class MeHandler(_Api):
         user: SecureUser = self.current_user
         policy = self.settings[POLICY_SETTING].current
         principal = principal_of(user)
-        scopes = policy.effective_scopes(principal)
-        if user.scopes is not None:
-            scopes = scopes & user.scopes
+        scopes = held_scopes(self, user)
         fresh_until = None
         if user.mfa_at is not None:
             fresh_until = user.mfa_at.timestamp() + self.signin.policy.step_up_max_age
