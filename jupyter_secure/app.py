@@ -37,6 +37,7 @@ from .audit.sink import AuditSink
 from .channel.connection import GuardedChannelsConnection
 from .channel.guard import KernelGuard
 from .errors import InvalidInput, StartupRefused
+from .handlers import page_config
 from .handlers.access import POLICY_SETTING, audit_denials, principal_of
 from .handlers.authorizer import SecureAuthorizer
 from .handlers.base import SIGNIN_SETTING
@@ -522,9 +523,17 @@ class SecureApp(ExtensionApp):
         km.default_kernel_name = GUARDED_KERNELSPEC
         previous = self.settings.get("log_function") or server.web_app.settings.get("log_function")
         self.settings["log_function"] = audit_denials(self.state.audit, previous)
+        # JupyterLab's page, per user: no terminal poll or settings prompt for people
+        # who would only be refused (handlers/page_config.py).
+        self.settings["page_config_hook"] = page_config.hook(
+            server.web_app.settings.get("page_config_hook")
+        )
         # JupyterLab adds its workspace routes after this extension loads: make them
         # per-user once every extension is in (the guard refuses them until then).
         IOLoop.current().add_callback(self._per_user_workspaces, server)
+        # The event subscription turns quiet for non-holders the same way (until then
+        # jupyter_server's handler refuses them).
+        IOLoop.current().add_callback(self._quiet_event_subscription, server)
         interval_ms = self.policy_reload_interval * 1e3
         self._policy_timer = PeriodicCallback(self._refresh_policy, interval_ms)
         self._policy_timer.start()
@@ -534,6 +543,16 @@ class SecureApp(ExtensionApp):
 
         found = workspaces.install(server.web_app)
         self.log.debug("jupyter-secure: %d JupyterLab workspace routes stored per user", found)
+
+    def _quiet_event_subscription(self, server: ServerApp) -> None:
+        from .handlers import events
+
+        found = events.install(server.web_app)
+        self.log.debug("jupyter-secure: %d event subscription routes made quiet", found)
+        # An extension loaded after this one may have set its own hook: keep ours last.
+        current = server.web_app.settings.get("page_config_hook")
+        if not getattr(current, "jupyter_secure", False):
+            server.web_app.settings["page_config_hook"] = page_config.hook(current)
 
     def _refresh_policy(self) -> None:
         self.policy.refresh()
