@@ -149,6 +149,10 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
             status = page.locator("#jp-secure-status")
             expect(status).to_contain_text("sam")
             expect(status).to_contain_text("student")
+            # The file browser lists what a student may open: their home and shared/.
+            listing = page.locator(".jp-DirListing-itemText")
+            expect(listing.filter(has_text=re.compile(r"^home$"))).to_be_visible()
+            expect(listing.filter(has_text=re.compile(r"^shared$"))).to_be_visible()
             shot(page, "lab-02-status-bar", doc="status-bar")
 
             # 2. a frame of patients: masked on the page, with the badge
@@ -203,6 +207,8 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
             page = admin.new_page()
             page.set_default_timeout(60_000)
             sign_in_enrolling(page, base, "admin", ws.new_passwords["admin"], "lab-05")
+            listing = page.locator(".jp-DirListing-itemText")
+            expect(listing.filter(has_text=re.compile(r"^shared$"))).to_be_visible()
             assert _has_command(page, "jupyter-secure:open-admin")
             _command(page, "jupyter-secure:open-admin")
             panel = page.locator("#jp-secure-admin")
