@@ -49,7 +49,8 @@ RESOURCES: dict[str, str] = {
     "`/files/`, `/view/`, `/api/contents/<path>/checkpoints`, `/api/trust`",
     "csp": "jupyter_server `services/security/handlers.py`: `/api/security/csp-report`",
     "events": "jupyter_server `services/events/handlers.py`: `/api/events`, "
-    "`/api/events/subscribe` (websocket, `execute`)",
+    "`/api/events/subscribe` (websocket, `execute`; jupyter-secure's `SubscribeEvents`, "
+    "quiet for non-holders)",
     "kernels": "jupyter_server `services/kernels`: `/api/kernels`, "
     "`/api/kernels/<id>/channels` (websocket, `execute`)",
     "comms": "jupyter-secure channel guard: `comm_*` messages on a kernel's channels "
@@ -110,7 +111,8 @@ SCOPES: dict[str, str] = {
     "tokens stay valid.",
     "events:write": "Post events to the server's event bus (/api/events).",
     "events:execute": "Subscribe to the server's event bus, which carries every user's "
-    "events (/api/events/subscribe).",
+    "events (/api/events/subscribe); without it, holders of lab:read get a subscription "
+    "that carries nothing, so JupyterLab stops reconnecting.",
     "kernels:read": "List your kernels and read their state.",
     "kernels:write": "Start, interrupt, restart and shut down your kernels.",
     "kernels:execute": "Connect to one of your kernels and run code in it.",
