@@ -68,6 +68,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, overload
 
 from jupyter_secure.kernel import session
+from jupyter_secure.kernel.transport import OPENER, error_body
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -190,17 +191,6 @@ def _malformed(what: str) -> BrokerUnavailable:
 # -- transport ---------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: the kernel token goes to the broker's URL and nowhere else."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-# Never through a proxy: an http_proxy in the environment must not see the token.
-_OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
 def _url(base: str, *parts: str) -> str:
     """``base`` joined with each part quoted as one path segment (a ``/`` in a name too)."""
     return "/".join([base.rstrip("/"), *(urllib.parse.quote(p, safe="") for p in parts)])
@@ -239,16 +229,10 @@ def _call(
         else ""
     )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with OPENER.open(request, timeout=timeout) as response:
             raw = response.read()
     except urllib.error.HTTPError as err:
-        try:
-            body: bytes | None = err.read()
-        except (OSError, http.client.HTTPException):
-            body = None
-        finally:
-            err.close()
-        raise _error_from_response(err.code, body) from None
+        raise _error_from_response(err.code, error_body(err)) from None
     except TimeoutError:
         raise BrokerUnavailable(
             f"the private-query broker did not answer within {timeout:g} s{maybe_spent}"

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from jupyter_secure.kernel import session
+from jupyter_secure.kernel.transport import OPENER, error_body
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,16 +98,6 @@ class TrailUnavailable(TrailError):
     """No server to ask: outside a guarded kernel, unreachable, timed out or failing."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """The kernel token goes to the server's trail URL and nowhere else."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
 def _error(status: int, raw: bytes | None) -> TrailError:
     try:
         data = json.loads(raw or b"")
@@ -137,16 +128,10 @@ def _get(route: str, params: Mapping[str, object]) -> dict[str, Any]:
         url, headers={"Authorization": f"KernelToken {current.token}"}
     )
     try:
-        with _OPENER.open(request, timeout=REQUEST_TIMEOUT) as response:
+        with OPENER.open(request, timeout=REQUEST_TIMEOUT) as response:
             raw = response.read()
     except urllib.error.HTTPError as err:
-        try:
-            body: bytes | None = err.read()
-        except (OSError, http.client.HTTPException):
-            body = None
-        finally:
-            err.close()
-        raise _error(err.code, body) from None
+        raise _error(err.code, error_body(err)) from None
     except TimeoutError:
         raise TrailUnavailable(f"the server did not answer within {REQUEST_TIMEOUT:g} s") from None
     except urllib.error.URLError as err:
