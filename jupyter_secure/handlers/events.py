@@ -24,6 +24,7 @@ from typing import Any
 from jupyter_server.services.events.handlers import SubscribeWebsocket
 
 from .access import granted_scope
+from .routes import rules_for
 
 __all__ = ["FULL_SCOPE", "SubscribeEvents", "install"]
 
@@ -66,21 +67,9 @@ class SubscribeEvents(SubscribeWebsocket):
 def install(web_app: Any) -> int:
     """Serve the event subscription route with :class:`SubscribeEvents`; how many were found."""
     found = 0
-
-    def walk(router: Any) -> None:
-        nonlocal found
-        for rule in router.rules:
-            if hasattr(rule.target, "rules"):
-                walk(rule.target)
-                continue
-            target = rule.target
-            name = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
-            if name != _ORIGINAL:
-                continue
-            rule.target = SubscribeEvents
-            if hasattr(rule, "handler_class"):  # a tornado URLSpec keeps both
-                rule.handler_class = SubscribeEvents
-            found += 1
-
-    walk(web_app.default_router)
+    for rule in rules_for(web_app, _ORIGINAL):
+        rule.target = SubscribeEvents
+        if hasattr(rule, "handler_class"):  # a tornado URLSpec keeps both
+            rule.handler_class = SubscribeEvents
+        found += 1
     return found

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .routes import rules_for
+
 __all__ = ["install", "installed"]
 
 _state = {"installed": False}
@@ -56,23 +58,13 @@ def install(web_app: Any) -> int:
     """Give every JupyterLab workspace route a per-user manager; how many were found."""
     cls = None
     found = 0
-
-    def walk(router: Any) -> None:
-        nonlocal cls, found
-        for rule in router.rules:
-            if hasattr(rule.target, "rules"):
-                walk(rule.target)
-                continue
-            target = rule.target
-            name = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
-            kwargs = rule.target_kwargs
-            if name != _HANDLER or "manager" not in kwargs:
-                continue
-            cls = cls or _manager_class()
-            if not isinstance(kwargs["manager"], cls):
-                kwargs["manager"] = cls(str(kwargs["manager"].workspaces_dir))
-            found += 1
-
-    walk(web_app.default_router)
+    for rule in rules_for(web_app, _HANDLER):
+        kwargs = rule.target_kwargs
+        if "manager" not in kwargs:
+            continue
+        cls = cls or _manager_class()
+        if not isinstance(kwargs["manager"], cls):
+            kwargs["manager"] = cls(str(kwargs["manager"].workspaces_dir))
+        found += 1
     _state["installed"] = True
     return found
