@@ -30,6 +30,7 @@ __all__ = [
     "CHROMIUM_ARGS",
     "DOC_IMAGES",
     "free_port",
+    "guarded_notebook",
     "lab_server",
     "launch",
     "shot",
@@ -125,3 +126,28 @@ def sign_in_enrolling(page: Any, base: str, user: str, password: str, prefix: st
     page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
     shot(page, f"{prefix}-signed-in")
     return secret
+
+
+def guarded_notebook(cells: dict[str, str]) -> str:
+    """A notebook (JSON text) for the guarded kernel with one code cell per ``id: source``."""
+    import json
+
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {
+                "kernelspec": {
+                    "name": "jupyter-secure",
+                    "display_name": "Python 3 (jupyter-secure)",
+                    "language": "python",
+                },
+                "language_info": {"name": "python"},
+            },
+            "cells": [
+                {"cell_type": "code", "id": cid, "metadata": {}, "execution_count": None,
+                 "outputs": [], "source": source}
+                for cid, source in cells.items()
+            ],
+        }
+    )  # fmt: skip

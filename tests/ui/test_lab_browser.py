@@ -9,7 +9,9 @@ One story on the demo workspace, as the user guide tells it:
    says why on hover;
 3. runs a private query: the budget panel shows the charge;
 4. sees no admin panel, and the admin API refuses them;
-5. the admin signs in and the admin panel's audit browser shows sam's new records.
+5. the admin signs in and the admin panel's audit browser shows sam's new records;
+6. once the admin's second factor is stale, locking an account asks for a code: a
+   wrong one is refused in the dialog, the right one locks the account.
 
 Every step leaves a screenshot in ``test-artifacts/ui/`` (the user guide's pictures
 come from here: ``JUPYTER_SECURE_DOC_SHOTS=1`` copies them into ``docs/images``).
@@ -20,14 +22,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import lab_server, launch, shot, sign_in_enrolling
+from browser_helpers import guarded_notebook, lab_server, launch, shot, sign_in_enrolling
 from faker import Faker
-from helpers import cli_env
+from helpers import cli_env, code_at
 
 from jupyter_secure.demo.workspace import prepare
 
@@ -35,6 +38,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 
 #: In the student's own home: the only place (with shared/) their role may open.
 NOTEBOOK = "home/sam/ui-tour.ipynb"
+STEP_UP_SECONDS = 20
 
 
 def _people(seed: int = 7) -> list[dict[str, Any]]:
@@ -51,40 +55,15 @@ def _people(seed: int = 7) -> list[dict[str, Any]]:
     ]
 
 
-def _notebook(people: list[dict[str, Any]]) -> dict[str, Any]:
-    def code(cid: str, source: str) -> dict[str, Any]:
-        return {
-            "cell_type": "code",
-            "id": cid,
-            "metadata": {},
-            "execution_count": None,
-            "outputs": [],
-            "source": source,
+def _notebook(people: list[dict[str, Any]]) -> str:
+    return guarded_notebook(
+        {
+            "frame": "import pandas as pd\n"
+            f"patients = pd.DataFrame({json.dumps(people)})\npatients",
+            "query": "from jupyter_secure import private\n"
+            "private.dataset('patients').mean('age', rho=0.05).value",
         }
-
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {
-                "name": "jupyter-secure",
-                "display_name": "Python 3 (jupyter-secure)",
-                "language": "python",
-            },
-            "language_info": {"name": "python"},
-        },
-        "cells": [
-            code(
-                "frame",
-                f"import pandas as pd\npatients = pd.DataFrame({json.dumps(people)})\npatients",
-            ),
-            code(
-                "query",
-                "from jupyter_secure import private\n"
-                "private.dataset('patients').mean('age', rho=0.05).value",
-            ),
-        ],
-    }
+    )
 
 
 def _command(page: Any, command: str) -> None:
@@ -132,10 +111,17 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
     ws = prepare(tmp_path / "demo", rows=200)
     people = _people()
     (ws.notebooks / NOTEBOOK).parent.mkdir(parents=True, exist_ok=True)
-    (ws.notebooks / NOTEBOOK).write_text(json.dumps(_notebook(people)), encoding="utf-8")
+    (ws.notebooks / NOTEBOOK).write_text(_notebook(people), encoding="utf-8")
     env = cli_env(tmp_path)
     with (
-        lab_server(ws.notebooks, ws.state_dir, env, "--LabApp.expose_app_in_browser=True") as base,
+        lab_server(
+            ws.notebooks,
+            ws.state_dir,
+            env,
+            "--LabApp.expose_app_in_browser=True",
+            # A short step-up window, so that the admin's change below needs a fresh code.
+            f"--SignInPolicy.step_up_max_age={STEP_UP_SECONDS}",
+        ) as base,
         sync_playwright() as pw,
     ):
         browser = launch(pw)
@@ -206,7 +192,8 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
             admin = browser.new_context(viewport={"width": 1400, "height": 900})
             page = admin.new_page()
             page.set_default_timeout(60_000)
-            sign_in_enrolling(page, base, "admin", ws.new_passwords["admin"], "lab-05")
+            enrolled_at = time.time()
+            secret = sign_in_enrolling(page, base, "admin", ws.new_passwords["admin"], "lab-05")
             listing = page.locator(".jp-DirListing-itemText")
             expect(listing.filter(has_text=re.compile(r"^shared$"))).to_be_visible()
             assert _has_command(page, "jupyter-secure:open-admin")
@@ -225,6 +212,29 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
             panel.locator("[data-tab='users']").first.click()
             expect(panel.locator("text=sam").first).to_be_visible()
             shot(page, "lab-07-admin-users", doc="admin-users")
+
+            # 6. a change once the second factor is stale: the step-up dialog
+            stale = page.locator("#jp-secure-status .jp-secure-status-mfa.jp-mod-stale")
+            expect(stale).to_be_visible(timeout=(STEP_UP_SECONDS + 30) * 1000)
+            # A code is good once: the enrolment used this 30-second step's.
+            time.sleep(max(0.0, (int(enrolled_at // 30) + 1) * 30 - time.time() + 0.5))
+            dana = panel.locator("[data-panel=users] tr[data-user=dana]")
+            dana.locator("[data-action=lock]").click()
+            dialog = page.locator(".jp-secure-stepup")
+            expect(dialog).to_be_visible()
+            dialog.locator("input[name=otp]").fill(code_at(secret, time.time() + 3600))
+            shot(page, "lab-08-step-up", doc="step-up")
+            dialog.locator("button.jp-mod-accept").click()
+            expect(page.locator(".jp-secure-stepup .jp-secure-stepup-error")).to_contain_text(
+                re.compile("wrong", re.I)
+            )
+            assert dana.get_attribute("data-status") == "active"
+            page.locator(".jp-secure-stepup input[name=otp]").fill(code_at(secret, time.time()))
+            page.locator(".jp-secure-stepup button.jp-mod-accept").click()
+            expect(dana).to_have_attribute("data-status", "locked")
+            expect(page.locator("#jp-secure-status .jp-secure-status-mfa")).not_to_have_class(
+                re.compile("jp-mod-stale")
+            )
             admin.close()
         except BaseException:
             _failure_shot(page)

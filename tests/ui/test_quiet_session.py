@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import lab_server, launch, shot, sign_in_enrolling
+from browser_helpers import guarded_notebook, lab_server, launch, shot, sign_in_enrolling
 from helpers import cli_env
 
 from jupyter_secure.demo.workspace import prepare
@@ -30,31 +30,6 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(120)]
 NOTEBOOK = "home/sam/quiet.ipynb"
 #: How long the student leaves JupyterLab open with nothing to do.
 IDLE_SECONDS = 20
-
-
-def _notebook() -> dict[str, Any]:
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {
-                "name": "jupyter-secure",
-                "display_name": "Python 3 (jupyter-secure)",
-                "language": "python",
-            },
-            "language_info": {"name": "python"},
-        },
-        "cells": [
-            {
-                "cell_type": "code",
-                "id": "sum",
-                "metadata": {},
-                "execution_count": None,
-                "outputs": [],
-                "source": "6 * 7",
-            }
-        ],
-    }
 
 
 def _cli(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
@@ -75,7 +50,7 @@ def test_a_students_idle_session_is_not_refused_anything(tmp_path: Path) -> None
 
     ws = prepare(tmp_path / "demo", rows=50)
     (ws.notebooks / NOTEBOOK).parent.mkdir(parents=True, exist_ok=True)
-    (ws.notebooks / NOTEBOOK).write_text(json.dumps(_notebook()), encoding="utf-8")
+    (ws.notebooks / NOTEBOOK).write_text(guarded_notebook({"sum": "6 * 7"}), encoding="utf-8")
     env = cli_env(tmp_path)
     refused: list[str] = []  # what the browser saw refused, to say which call it was
     with (
