@@ -94,6 +94,8 @@ _BUDGET_FIELDS = {
 _MAX_REASON = 200
 #: A verification this recent (seconds since it ended) is shared rather than run again.
 VERIFY_REUSE_SECONDS = 10.0
+#: ... or this many times the last run's length, when that is longer (a large trail).
+VERIFY_REUSE_FACTOR = 4.0
 _verifying: weakref.WeakKeyDictionary[SecureState, _Verifying] = weakref.WeakKeyDictionary()
 
 
@@ -189,7 +191,9 @@ def _reusable(
     if last is None:
         return None
     started, ended, report, mirrored = last
-    fresh = time.monotonic() - ended < max(VERIFY_REUSE_SECONDS, 4 * report.seconds)
+    fresh = time.monotonic() - ended < max(
+        VERIFY_REUSE_SECONDS, VERIFY_REUSE_FACTOR * report.seconds
+    )
     return (report, mirrored) if started >= asked or fresh else None
 
 
