@@ -48,3 +48,9 @@ if [ ${#quick[@]} -gt 0 ]; then
 else
     python bench/alarm_bench.py | tee bench/results/alarms.md
 fi
+echo "==> JupyterLab with the extension against plain JupyterLab, in Chromium"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/lab_bench.py --quick
+else
+    python bench/lab_bench.py --write
+fi
