@@ -29,13 +29,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tornado import web
-
 from ..policy import Decision
 from ..privacy.broker import Asker, Broker, BrokerError
 from ..privacy.ledger import BudgetExceeded, Busy, NoGrant
 from ..privacy.queries import QueryError
 from .access import deny
+from .kernel_token import KernelTokenHandler
 
 __all__ = ["MAX_BODY", "Authenticate", "PrivateHandler", "default_handlers"]
 
@@ -53,7 +52,7 @@ _in_flight: dict[str, int] = {}
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jupyter-secure-broker")
 
 
-class PrivateHandler(web.RequestHandler):
+class PrivateHandler(KernelTokenHandler):
     """One handler for the four routes; ``action`` says which."""
 
     def initialize(
@@ -63,15 +62,6 @@ class PrivateHandler(web.RequestHandler):
         self._broker_getter = broker_getter
         self._caller_cache: Caller | None = None
 
-    def check_xsrf_cookie(self) -> None:
-        """The credential is a header a browser never sends by itself: no XSRF risk."""
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(body))
-
     def _error(self, status: int, kind: str, message: str) -> None:
         self._reply(status, {"error": kind, "message": message})
 
@@ -79,10 +69,8 @@ class PrivateHandler(web.RequestHandler):
         """(kernel id, owner) for a valid kernel token; else answer 401 and return None."""
         if self._caller_cache is not None:
             return self._caller_cache
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        found = None
-        if scheme == "KernelToken" and token.strip():
-            found = self._authenticate(token.strip())
+        token = self.kernel_token()
+        found = self._authenticate(token) if token is not None else None
         if found is None:
             deny(self, Decision(False, "", "private queries: no valid kernel token"))
             self._error(401, "Unauthorized", "private datasets answer guarded kernels only")

@@ -28,12 +28,9 @@ Routes (GET; JSON out; errors ``{"error": text, "field"?, "scope"?}``):
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
-
-from tornado import web
 
 from ..audit import browse
 from ..audit.index import AuditIntegrityError
@@ -56,6 +53,7 @@ from .admin import (
     verify_summary,
 )
 from .base import run_blocking
+from .kernel_token import KernelTokenHandler
 
 __all__ = ["TrailHandler", "default_handlers"]
 
@@ -80,7 +78,7 @@ class _Refused(Exception):
         self.body = body
 
 
-class TrailHandler(web.RequestHandler):
+class TrailHandler(KernelTokenHandler):
     """One handler for the three routes; ``what`` says which."""
 
     def initialize(
@@ -88,15 +86,6 @@ class TrailHandler(web.RequestHandler):
     ) -> None:
         self._authenticate = authenticate
         self._monitor = monitor
-
-    def check_xsrf_cookie(self) -> None:
-        """The credential is a header a browser never sends by itself: no XSRF risk."""
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(body))
 
     @property
     def state(self) -> SecureState:
@@ -114,14 +103,14 @@ class TrailHandler(web.RequestHandler):
 
     def _owner(self) -> tuple[str, Principal]:
         """(kernel id, its owner as the policy sees them now), or a refusal."""
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme != "KernelToken" or not token.strip():
+        token = self.kernel_token()
+        if token is None:
             raise self._refuse(
                 401,
                 "trail: no kernel token",
                 "the trail answers guarded kernels only (no kernel token)",
             )
-        found = self._authenticate(token.strip())
+        found = self._authenticate(token)
         if found is None:
             raise self._refuse(
                 403,
