@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from jupyter_secure.audit.checkpoints import CheckpointSigner
 from jupyter_secure.audit.logger import AuditLogger, Identity, Resource
@@ -185,3 +188,20 @@ async def ws_connect(browser: Browser, path: str):  # type: ignore[no-untyped-de
     url = browser.base.replace("http://", "ws://") + path
     request = HTTPRequest(url, headers={"Cookie": browser.cookie_header()}, request_timeout=30)
     return await websocket_connect(request)
+
+
+async def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    For what the server does after the client has its response: a denial is
+    recorded when tornado logs the request and written by the audit sink's
+    thread. Fails the test after ``timeout`` seconds rather than hanging.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met in {timeout} s")
+        await asyncio.sleep(0.1)

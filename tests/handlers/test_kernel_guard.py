@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ws_connect
+from helpers import wait_for, ws_connect
 
 from jupyter_secure.channel.guard import landlock_abi
 
@@ -149,13 +149,6 @@ async def open_notebook(
     else:
         ws = await ws_connect(b, path)
     return b, kernel["id"], Client(ws, protocol)
-
-
-async def wait_for(predicate: Any, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.2)
 
 
 FRAME = f"""

@@ -8,12 +8,11 @@ slip in unreviewed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from helpers import ws_connect
+from helpers import wait_for, ws_connect
 from routes import route_targets
 
 from jupyter_secure.policy import Principal, default_policy
@@ -371,11 +370,3 @@ async def test_a_policy_edit_applies_at_once_and_a_broken_one_is_refused(server)
     live.refresh()
     assert "ops" in live.current.groups
     await wait_for(lambda: rejected_with("version"))
-
-
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 from handlers.test_kernel_guard import open_notebook, text_of
+from helpers import wait_for
 from privacy_specs import GOOD
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
@@ -146,8 +147,10 @@ async def test_no_kernel_token_no_answer(server: Any, patients: Any) -> None:
                                          request_timeout=30), raise_error=False)  # fmt: skip
         assert r.code == 401, headers
     assert remaining(patients) == "0.5"
-    denied = server.events("AccessDenied")
-    assert any("no valid kernel token" in json.dumps(e) for e in denied)
+    # Recorded after the response: wait for it rather than race the audit sink.
+    await wait_for(
+        lambda: any("no valid kernel token" in json.dumps(e) for e in server.events("AccessDenied"))
+    )
 
 
 async def test_a_dataset_not_granted_looks_like_none(server: Any, patients: Any) -> None:

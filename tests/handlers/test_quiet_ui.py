@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from helpers import ws_connect
+from helpers import wait_for, ws_connect
 
 from jupyter_secure.handlers.page_config import HIDDEN_PLUGINS
 
@@ -41,6 +41,14 @@ def _denials(server: Any, user: str) -> list[tuple[str, str]]:
         for e in server.events("AccessDenied")
         if e["userIdentity"]["name"] == user
     ]
+
+
+async def _until_denied(server: Any, user: str, *wanted: tuple[str, str]) -> list[tuple[str, str]]:
+    """The denials recorded for ``user`` once all of ``wanted`` are among them."""
+    found: list[tuple[str, str]] = await wait_for(
+        lambda: set(wanted) <= set(denied := _denials(server, user)) and denied
+    )
+    return found
 
 
 async def test_the_page_config_offers_a_student_no_terminals_and_no_news_prompt(server) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +115,14 @@ async def test_a_student_asking_by_hand_is_still_refused_and_recorded(server) ->
         },
     )
     assert r.code == 403
-    denied = _denials(server, "sam")
+    denied = await _until_denied(
+        server,
+        "sam",
+        ("GET", "/api/terminals"),
+        ("POST", "/api/terminals"),
+        ("PUT", "/lab/api/settings/@jupyterlab/apputils-extension:notification"),
+        ("POST", "/api/events"),
+    )
     assert ("GET", "/api/terminals") in denied
     assert ("POST", "/api/terminals") in denied
     assert ("PUT", "/lab/api/settings/@jupyterlab/apputils-extension:notification") in denied
@@ -130,9 +145,5 @@ async def test_a_token_without_lab_read_gets_no_quiet_subscription(server) -> No
         socket = await websocket_connect(request)
         socket.close()
     assert refused.value.code == 403
-    # Recorded when tornado logs the request, which may come after the client has its 403.
-    for _ in range(50):
-        if ("GET", "/api/events/subscribe") in _denials(server, "alice"):
-            break
-        await asyncio.sleep(0.1)
-    assert ("GET", "/api/events/subscribe") in _denials(server, "alice")
+    denied = await _until_denied(server, "alice", ("GET", "/api/events/subscribe"))
+    assert ("GET", "/api/events/subscribe") in denied
