@@ -10,13 +10,19 @@ It describes the event's own ``requestParameters``, ``responseElements`` and
 These schemas live in a registry of our own, never on the server's shared
 ``/api/events`` bus, which any user may post to and subscribe to.
 
-Each schema is loaded and checked against the Jupyter Events metaschema by
+Each schema is checked against the Jupyter Events metaschema by
 jupyter_events. Each *event* is then checked by a validator that
 ``fastjsonschema`` compiles from the same merged schema: jsonschema's
 interpreter (what jupyter_events uses per event) costs ~165 µs an event here,
 which alone caps a process below 6,000 events/s; the compiled one costs
 ~7 µs. ``tests/audit/test_schemas.py`` checks that the two agree on valid and
-mutated events.
+mutated events, and that every shipped schema passes the metaschema.
+
+Both the metaschema check and the compilation happen the first time an event
+name is used, not when the set is loaded: for all 44 schemas they cost ~0.6 s,
+which every ``jupyter secure`` command paid at start while recording one or
+two events. Reading, id and path checks and merging stay eager, so a misnamed
+or misplaced schema still stops the process at start.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ import copy
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 import yaml
-from jupyter_events.schema import EventSchema
+
+if TYPE_CHECKING:
+    from jupyter_events.schema import EventSchema
 
 __all__ = ["AuditSchema", "AuditSchemaError", "SchemaSet", "load_schemas", "snake_name"]
 
@@ -52,12 +60,26 @@ class AuditSchemaError(ValueError):
 
 @dataclass(frozen=True)
 class AuditSchema:
+    """One event's merged schema; checked and compiled on first use."""
+
     name: str
     version: str
     id: str
     path: Path
-    schema: EventSchema
-    compiled: Callable[[Any], Any]
+    merged: dict[str, Any] = field(repr=False)
+
+    @functools.cached_property
+    def schema(self) -> EventSchema:
+        """The schema as jupyter_events loads it (raises if it breaks the metaschema)."""
+        from jupyter_events.schema import EventSchema
+
+        return EventSchema(self.merged)
+
+    @functools.cached_property
+    def compiled(self) -> Callable[[Any], Any]:
+        """The per-event validator; the metaschema check comes first, as when eager."""
+        _ = self.schema
+        return fastjsonschema.compile(self.merged)
 
     def validate(self, record: dict[str, Any]) -> None:
         """Raise :class:`AuditSchemaError` when ``record`` does not fit."""
@@ -115,7 +137,7 @@ def _load_yaml(path: Path) -> Any:
 
 @functools.cache
 def load_schemas() -> SchemaSet:
-    """Load and check every schema once per process."""
+    """Load every schema once per process (checked and compiled when first used)."""
     envelope = _load_yaml(ENVELOPE)
     found: dict[str, AuditSchema] = {}
     for path in sorted(SCHEMA_DIR.glob("*/v*.yaml")):
@@ -127,8 +149,5 @@ def load_schemas() -> SchemaSet:
             raise ValueError(f"{path}: $id must be {expected_id}")
         if snake_name(name) != path.parent.name or path.stem != f"v{version}":
             raise ValueError(f"{path}: title {name} / version {version} do not match the path")
-        merged = _merge(envelope, raw, name)
-        schema = EventSchema(merged)
-        compiled = fastjsonschema.compile(merged)
-        found[name] = AuditSchema(name, version, expected_id, path, schema, compiled)
+        found[name] = AuditSchema(name, version, expected_id, path, _merge(envelope, raw, name))
     return SchemaSet(found)

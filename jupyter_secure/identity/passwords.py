@@ -7,6 +7,8 @@ server memory and CPU with megabyte-long "passwords".
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from traitlets import Int
@@ -17,9 +19,17 @@ from ..errors import InvalidInput
 __all__ = ["PasswordPolicy", "hash_password", "needs_rehash", "verify_password"]
 
 _hasher = PasswordHasher()
-# A real hash of a random password: verifying against it costs what a real check costs,
-# so "no such user" and "wrong password" take the same time.
-DUMMY_HASH = _hasher.hash("jupyter-secure timing equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash of a fixed password: verifying against it costs what a real check
+    costs, so "no such user" and "wrong password" take the same time.
+
+    Made on the first verification, whoever it is for (not at import, which every CLI
+    command paid for ~0.1 s), so that first check is not a timing tell either.
+    """
+    return _hasher.hash("jupyter-secure timing equaliser")
 
 
 class PasswordPolicy(LoggingConfigurable):
@@ -56,8 +66,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     """Check ``password`` against ``stored``; a missing hash still costs one verification."""
+    dummy = _dummy_hash()
     try:
-        return _hasher.verify(stored or DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or dummy, password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
