@@ -132,7 +132,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // A private query shows in the status bar and the panel as soon as its cell is done.
     NotebookActions.executed.connect(() => void state.refresh());
     state.start();
-    void state.refresh();
+    void state.refresh({ me: false }); // the handshake has just read /me
   }
 };
 

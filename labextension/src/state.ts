@@ -41,17 +41,27 @@ export class SecureState {
     return this._me.scopes.includes(scope);
   }
 
-  /** Re-read /me and (with the scope) the budgets; concurrent calls share one round. */
-  refresh(): Promise<void> {
+  /**
+   * Re-read /me and (with the scope) the budgets; concurrent calls share one round.
+   *
+   * `me: false` reads only the budgets: for the first round, right after the
+   * handshake has read /me (reading it again was one request per page load
+   * for nothing).
+   */
+  refresh(options: { me?: boolean } = {}): Promise<void> {
+    const me = options.me ?? true;
     if (this._pending) {
       this._again = true;
+      this._againMe = this._againMe || me;
       return this._pending;
     }
-    this._pending = this._refresh().finally(() => {
+    this._pending = this._refresh(me).finally(() => {
       this._pending = null;
       if (this._again) {
+        const again = { me: this._againMe };
         this._again = false;
-        void this.refresh();
+        this._againMe = false;
+        void this.refresh(again);
       }
     });
     return this._pending;
@@ -72,9 +82,9 @@ export class SecureState {
     Signal.clearData(this);
   }
 
-  private async _refresh(): Promise<void> {
+  private async _refresh(readMe: boolean): Promise<void> {
     const [me, budgets] = await Promise.allSettled([
-      this.client.me(),
+      readMe ? this.client.me() : Promise.resolve(this._me),
       this.hasScope('secure:budgets:read') ? this.client.budgets() : Promise.resolve(null)
     ]);
     if (me.status === 'fulfilled') {
@@ -102,5 +112,6 @@ export class SecureState {
   private _changed = new Signal<this, void>(this);
   private _pending: Promise<void> | null = null;
   private _again = false;
+  private _againMe = false;
   private _timer: number | null = null;
 }

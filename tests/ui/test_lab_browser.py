@@ -131,10 +131,28 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
             student = browser.new_context(viewport={"width": 1400, "height": 900})
             page = student.new_page()
             page.set_default_timeout(60_000)
+            secure_calls: list[str] = []
+            page.on(
+                "request",
+                lambda r: (
+                    secure_calls.append(r.url.split("/secure/api/", 1)[1])
+                    if "/secure/api/" in r.url
+                    else None
+                ),
+            )
             sign_in_enrolling(page, base, "sam", ws.new_passwords["sam"], "lab-01")
             status = page.locator("#jp-secure-status")
             expect(status).to_contain_text("sam")
             expect(status).to_contain_text("student")
+            # One /me (the handshake) before the first budgets read: the first refresh
+            # does not read /me again.
+            for _ in range(300):  # 30 s at most
+                if "budgets" in secure_calls:
+                    break
+                page.wait_for_timeout(100)  # also lets Playwright deliver request events
+            assert "budgets" in secure_calls, secure_calls
+            first_load = secure_calls[: secure_calls.index("budgets") + 1]
+            assert first_load.count("me") == 1, secure_calls
             # The file browser lists what a student may open: their home and shared/.
             listing = page.locator(".jp-DirListing-itemText")
             expect(listing.filter(has_text=re.compile(r"^home$"))).to_be_visible()
