@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 from jupyter_client.jsonutil import json_default
@@ -273,15 +274,19 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
     def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
         """Deliver now, or after the messages before it when a long one is being masked
         in the worker processes (the order a kernel sent in is the order delivered)."""
+        received = time.perf_counter()
         pending = self._chain is not None and not self._chain.done()
         if not pending and not self._wants_pool(outgoing_msg):
             try:
-                self._deliver(stream, outgoing_msg)
+                if self._deliver(stream, outgoing_msg):
+                    metrics.output_guarded(time.perf_counter() - received)
             except Exception:  # a message the kernel mangled: drop it, keep the connection
                 self.log.exception("dropped a message from kernel %s", self.kernel_id)
             return
         previous = self._chain if pending else None
-        self._chain = asyncio.ensure_future(self._deliver_after(previous, stream, outgoing_msg))
+        self._chain = asyncio.ensure_future(
+            self._deliver_after(previous, stream, outgoing_msg, received)
+        )
 
     def _wants_pool(self, outgoing_msg: list[Any]) -> bool:
         guard = self.guard
@@ -290,7 +295,11 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         return sum(len(part) for part in outgoing_msg) >= guard.pool.threshold
 
     async def _deliver_after(
-        self, previous: asyncio.Future[None] | None, stream: Any, outgoing_msg: list[Any]
+        self,
+        previous: asyncio.Future[None] | None,
+        stream: Any,
+        outgoing_msg: list[Any],
+        received: float,
     ) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
@@ -302,7 +311,8 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             except Exception:  # the pool failed: mask on the event loop instead
                 self.log.warning("masking in the worker processes failed", exc_info=True)
         try:
-            self._deliver(stream, outgoing_msg, precomputed)
+            if self._deliver(stream, outgoing_msg, precomputed):
+                metrics.output_guarded(time.perf_counter() - received)
         except Exception:
             self.log.exception("could not deliver a message from kernel %s", self.kernel_id)
 
@@ -320,7 +330,12 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
         stream: Any,
         outgoing_msg: list[Any],
         precomputed: dict[str, tuple[str, dict[str, int]]] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Mask one kernel message and write it to the browser (or drop it).
+
+        True when the message was decoded and guarded (the time it took is then
+        worth a metric); False when it passed unread or was dropped unread.
+        """
         if isinstance(stream, str):
             stream = self.channels[stream]
         channel = getattr(stream, "channel", None)
@@ -330,21 +345,21 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
             header = self.session.unpack(parts[0])
         except Exception:
             self.log.warning("dropping an unreadable message from kernel %s", self.kernel_id)
-            return
+            return False
         msg_type = str(header.get("msg_type", ""))
         masker = self.masker()
         if masker is None:  # no guard or no user: nothing leaves unmasked
-            return
+            return False
         if msg_type == "status" and self._plain_status(header, parts):
             super().handle_outgoing_message(stream, outgoing_msg)
-            return
+            return False  # passed unread: nothing to time
         msg = self.session.deserialize(fed)  # checks the kernel's signature
         if msg_type == "execute_reply" and self.guard is not None:
             self.guard.execute_replied(
                 self.kernel_id, str(msg["parent_header"].get("msg_id", "")), msg["content"]
             )
         if msg_type.startswith(("comm_", "debug_")) and not self._may_receive(msg_type):
-            return
+            return False
         masker.precomputed = precomputed or {}
         try:
             outcome = masker.message(msg_type, msg["content"])
@@ -375,9 +390,10 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
                 msg["content"]["metadata"] = {**meta, "jupyter_secure": mark}
         self._on_error(channel, msg, parts)
         if self._limit_rate(channel, msg, parts):
-            return
+            return True
         self._count_rows(msg_type, msg["content"], outcome.masked, masker.passthrough)
         self._write_decoded(stream, channel, msg)
+        return True
 
     def _count_rows(self, msg_type: str, content: Any, masked: bool, raw_role: bool) -> None:
         """Rows shown to this user (metrics, and the monitor's per-user baseline).

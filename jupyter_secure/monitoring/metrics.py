@@ -68,6 +68,7 @@ __all__ = [
     "install",
     "kernel_witnessed",
     "marked_masked",
+    "output_guarded",
     "output_shown",
 ]
 
@@ -103,6 +104,9 @@ SEVERITIES = ("info", "warning", "critical")
 #: The kernel messages that show a user data (and can hold a table).
 ROW_MSG_TYPES = frozenset({"display_data", "execute_result", "update_display_data", "stream"})
 #: Seconds from submit to durable: a group commit is one fdatasync (ms on an SSD).
+#: Buckets of ``output_guard_seconds``: a small message takes well under a
+#: millisecond, a 60 KB data frame a few, megabytes of output up to seconds.
+GUARD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 APPEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0)
 
 #: Told (user, rows, masked, printed) for each output that showed rows (``printed``: print
@@ -160,6 +164,15 @@ class Metrics:
             PREFIX + "audit_append_seconds",
             "Seconds from submitting an audit record to its being durable.",
             buckets=APPEND_BUCKETS,
+            registry=registry,
+        )
+        self.output_guard_seconds = Histogram(
+            PREFIX + "output_guard_seconds",
+            "Seconds from a kernel message reaching the server to its masked copy being "
+            "written to the browser (decoding, masking, re-encoding; waiting for the "
+            "worker processes and for earlier messages included). Status messages that "
+            "pass unread are not counted.",
+            buckets=GUARD_BUCKETS,
             registry=registry,
         )
         # Series that exist from the start (at 0): rate() and alarms see them at once.
@@ -379,6 +392,11 @@ def marked_masked(content: Mapping[str, Any]) -> bool:
     meta = content.get("metadata")
     mark = meta.get("jupyter_secure") if isinstance(meta, Mapping) else None
     return isinstance(mark, Mapping) and mark.get("masked") is True
+
+
+def output_guarded(seconds: float, metrics: Metrics | None = None) -> None:
+    """One kernel message guarded on its way to a browser, in ``seconds``."""
+    (metrics or default_metrics()).output_guard_seconds.observe(seconds)
 
 
 def output_shown(

@@ -544,13 +544,21 @@ async def test_cells_and_rows_from_a_real_guarded_kernel(
     kernel_key = ("jupyter_secure_cells_executed_total", (("seen_by", "kernel"),))
     masked_key = ("jupyter_secure_output_rows_total", (("masked", "true"),))
     raw_key = ("jupyter_secure_output_rows_total", (("masked", "false"),))
+    guarded_key = ("jupyter_secure_output_guard_seconds_count", ())
+    guarded_sum = ("jupyter_secure_output_guard_seconds_sum", ())
     before = await scrape(admin)
     _, _, client = await open_notebook(server, "alice")
-    assert not [m for m in await client.run(FRAME) if m["msg_type"] == "error"]
+    made = await client.run(FRAME)
+    assert not [m for m in made if m["msg_type"] == "error"]
     shown = await client.run("df")
     assert any(m["msg_type"] == "execute_result" for m in shown), json.dumps(shown)[:2000]
     after = await scrape(admin)
     assert after[server_key] - before[server_key] == 2
+    # Every message the guard decoded on its way here was timed (plain status ones pass
+    # unread and are not); the connection's own kernel_info exchange comes on top.
+    decoded = [m for m in made + shown if m["msg_type"] != "status"]
+    assert after[guarded_key] - before.get(guarded_key, 0) >= len(decoded) >= 3
+    assert after[guarded_sum] > before.get(guarded_sum, 0)
     assert after[raw_key] == before[raw_key]
     # The kernel masked the frame (the server found nothing left to replace): masked.
     assert after[masked_key] - before[masked_key] == 3
