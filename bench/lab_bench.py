@@ -31,8 +31,12 @@ page (``performance.now()``, from the start of the navigation):
    200, so every row is rendered) until the table's 200 rows are in the page --
    ours masked and with ``.jp-secure-masked-badge`` (checked: no raw e-mail in
    ours, the raw ones in plain). Then the same cell 3 more times in the same
-   kernel, split at the kernel sending its ``execute_result`` (the message
-   header's date) and at the message reaching the page; pandas is imported in
+   kernel, split at the kernel beginning its ``execute_result`` (the message
+   header's date: ipykernel stamps it *before* the display formatters run, so
+   what follows includes the formatting, and for ours the kernel-side masking)
+   and at the message reaching the page; for ours, the server guard's own time on
+   the run's messages is read from ``jupyter_secure_output_guard_seconds`` in
+   ``/metrics`` (a service account's token) before and after; pandas is imported in
    both by then (the guarded kernel imports it at start, for its display
    guard; plain's first run did). Kernels are shut down and the notebook
    restored on disk between iterations, so each iteration starts a kernel;
@@ -161,7 +165,8 @@ RUN_JS = (
     kernel.anyMessage.connect((_, args) => {
       if (args.direction === 'recv' && args.msg.header.msg_type === 'execute_result') {
         window.__benchResult = performance.now();
-        // The kernel stamps the message when it sends it; the same host's clock.
+        // ipykernel stamps the header when it begins the result, before the display
+        // formatters (ours mask there) run; the same host's clock.
         window.__benchTransit =
           performance.timeOrigin + performance.now() - Date.parse(args.msg.header.date);
       }
@@ -271,6 +276,8 @@ class Lab:
     def __init__(self, name: str, root: Path, env: dict[str, str], extra: list[str]) -> None:
         self.name = name
         self.root = root
+        #: a token that may read /metrics (ours only): the guard's time is read there
+        self.metrics_token: str | None = None
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a")  # noqa: SIM115
@@ -294,6 +301,22 @@ class Lab:
                 return
             time.sleep(0.3)
         raise SystemExit(f"{self.name} JupyterLab did not answer within {seconds:.0f} s")
+
+    def guard_seconds(self) -> float | None:
+        """The server's ``jupyter_secure_output_guard_seconds_sum`` (None without a token)."""
+        if self.metrics_token is None:
+            return None
+        r = requests.get(
+            self.base + "/metrics",
+            headers={"Authorization": f"token {self.metrics_token}"},
+            timeout=10,
+            allow_redirects=False,
+        )
+        r.raise_for_status()
+        found = re.search(r"^jupyter_secure_output_guard_seconds_sum (\S+)$", r.text, re.M)
+        if found is None:
+            raise SystemExit(f"{self.name}: /metrics has no jupyter_secure_output_guard_seconds")
+        return float(found.group(1))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -353,6 +376,22 @@ def token_sign_in(context: Any, lab: Lab, token: str) -> None:
     page.close()
 
 
+def metrics_token(state_dir: Path, env: dict[str, str]) -> str:
+    """A service account that may read /metrics, made with the command line."""
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "jupyter_secure.cli", *args, "--state-dir", str(state_dir)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"jupyter secure {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    cli("user", "add", "bench-metrics", "--role", "auditor", "--service")
+    return cli("token", "create", "bench-metrics", "--scope", "secure:metrics:read", "--days", "1")
+
+
 def wait_js(page: Any, js: str, arg: Any = None) -> Any:
     return page.wait_for_function(js, arg=arg, polling="raf", timeout=WAIT_MS).json_value()
 
@@ -403,7 +442,14 @@ def time_notebook(
             raise SystemExit(f"{lab.name}: the raw table is not in the output ({shown} e-mails)")
         # Again, in the same kernel: pandas is imported in both now (the guarded kernel
         # imports it at start for its display guard; plain's first run did).
-        again = [run_cell(page, masked) for _ in range(AGAIN)]
+        again = []
+        guard: list[float] = []
+        for _ in range(AGAIN):
+            before = lab.guard_seconds()
+            again.append(run_cell(page, masked))
+            after = lab.guard_seconds()
+            if before is not None and after is not None:
+                guard.append(1000 * (after - before))
         dialogs = page.evaluate("() => window.__benchDialogs || 0")
         page.evaluate(SHUTDOWN_JS)
         return {
@@ -417,6 +463,7 @@ def time_notebook(
             "again_kernel": [a - w for _, a, w in again],
             "again_transit": [w for _, _, w in again],
             "again_render": [t - a for t, a, _ in again],
+            "again_guard": guard,
             "dialogs": [dialogs],
         }
     finally:
@@ -503,14 +550,22 @@ def report(
             o["again"],
         ),
         row(
-            "… of which until the kernel sent the result (request in, run, display, masking)",
+            "… of which until the kernel began its result (request in, run)",
             p["again_kernel"],
             o["again_kernel"],
         ),
         row(
-            "… of which from the kernel to the page (server, websocket)",
+            "… of which from there to the page (display formatting, ours masking the frame"
+            " in the kernel; server; websocket)",
             p["again_transit"],
             o["again_transit"],
+        ),
+        row(
+            "… … of which the server's guard on the run's messages"
+            " (`jupyter_secure_output_guard_seconds`; no peer)",
+            None,
+            o["again_guard"],
+            1,
         ),
         row("… of which rendering it (ours: and the badge)", p["again_render"], o["again_render"]),
         row("`GET /api/me` in the page (JupyterLab's own)", rp["/api/me"], ro["/api/me"], 2),
@@ -590,8 +645,10 @@ def main() -> None:  # noqa: PLR0915 - one run, told in order
                     "--ServerApp.jpserver_extensions={'jupyter_secure': False}",
                 ])  # fmt: skip
                 labs.append(plain)
-                ours = Lab("jupyter-secure", ws.notebooks, env_for(tmp / "ours"),
+                ours_env = env_for(tmp / "ours")
+                ours = Lab("jupyter-secure", ws.notebooks, ours_env,
                            [f"--SecureApp.state_dir={ws.state_dir}"])  # fmt: skip
+                ours.metrics_token = metrics_token(ws.state_dir, ours_env)
                 labs.append(ours)
                 plain.wait_up()
                 ours.wait_up()
