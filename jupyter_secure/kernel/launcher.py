@@ -101,6 +101,31 @@ def _role_policy(cfg: GuardConfig) -> Any:
     return policy.for_role(cfg.role, key=cfg.masking_key)
 
 
+def _children_without_proc(kernel: Any) -> None:
+    """Let ipykernel's child-process listing fail quietly inside the sandbox.
+
+    At shutdown and interrupt ipykernel lists its children with psutil, which
+    reads the whole of ``/proc``; the sandbox hides it (other processes'
+    ``environ`` and ``cmdline`` there would hold their tokens), so every
+    shutdown logged a PermissionError traceback. The children still end with
+    the kernel: jupyter_client signals the kernel's process group, which they
+    are in (``tests/handlers/test_kernel_guard.py`` holds that).
+    """
+    listing = kernel._process_children
+
+    def children() -> list[Any]:
+        try:
+            return list(listing())
+        except PermissionError:
+            return []
+        except Exception as err:  # psutil.AccessDenied is not an OSError
+            if type(err).__name__ == "AccessDenied":
+                return []
+            raise
+
+    kernel._process_children = children
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the guarded kernel; return the exit code (78 when it refuses to start)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -135,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app: Any = IPKernelApp.instance()
     app.initialize(args)
+    _children_without_proc(app.kernel)
     install_display_guard(app.shell, role_policy)
     if cfg.witness is not None:
         Witness(cfg.witness.url, cfg.witness.token, cfg.kernel_id).register(app.shell)

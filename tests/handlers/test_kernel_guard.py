@@ -299,6 +299,39 @@ async def test_notebook_code_cannot_reach_the_state_other_homes_or_connection_fi
     assert set(result.values()) == {"DENIED"}, result
 
 
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (an orphan may wait for a reaper in a container)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@needs_landlock
+async def test_a_stopped_kernel_leaves_no_process_and_no_traceback(
+    server: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What a notebook started ends with its kernel (an incident freeze relies on it), and
+    ipykernel's failed look at /proc (hidden by the sandbox) no longer logs a traceback."""
+    b, kernel_id, client = await open_notebook(server, "alice")
+    got = await client.run(
+        "import subprocess\np = subprocess.Popen(['sleep', '300'])\nprint('child', p.pid)"
+    )
+    pid = int(text_of(got).split("child ", 1)[1].split("\\n", 1)[0])
+    assert _running(pid)
+    r = await b.fetch("DELETE", f"api/kernels/{kernel_id}")
+    assert r.code == 204
+    try:
+        await wait_for(lambda: not _running(pid), timeout=30)
+    finally:
+        if _running(pid):
+            os.kill(pid, 9)
+    err = capfd.readouterr().err
+    assert "Permission denied: b'/proc'" not in err
+    assert "Traceback" not in err or "_process_children" not in err
+
+
 async def test_a_direct_zmq_execution_is_recorded_as_unreconciled(server: Any) -> None:
     from jupyter_client.asynchronous import AsyncKernelClient
 
