@@ -10,7 +10,9 @@ kernel id is a capability: listing bob's would hand it to alice).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import uuid
 from typing import Any
 
@@ -69,6 +71,28 @@ class GuardedKernelProcess(ServerKernelManager):
             env=kw.get("env") or dict(os.environ),
         )
         return cmd, kw
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        """After a stop (or the stop half of a restart), end what is left of the kernel's
+        process group.
+
+        jupyter_client stops a kernel gracefully: it interrupts the group, asks the kernel
+        to shut down, and kills only the kernel itself if it lingers. A child that ignores
+        SIGINT (a shell's background job does) kept running with its owner's rights
+        after the kernel was gone — after an incident freeze too. The kernel ran in a
+        session of its own, so its group holds only what the notebook started.
+        """
+        pgid = getattr(self.provisioner, "pgid", None)
+        await super()._async_cleanup_resources(restart=restart)
+        end_process_group(pgid)
+
+
+def end_process_group(pgid: object) -> None:
+    """SIGKILL the process group ``pgid``; never the server's own group or a system one."""
+    if not isinstance(pgid, int) or pgid <= 1 or pgid == os.getpgrp():
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 class SecureKernelManager(AsyncMappingKernelManager):

@@ -315,18 +315,32 @@ async def test_a_stopped_kernel_leaves_no_process_and_no_traceback(
     """What a notebook started ends with its kernel (an incident freeze relies on it), and
     ipykernel's failed look at /proc (hidden by the sandbox) no longer logs a traceback."""
     b, kernel_id, client = await open_notebook(server, "alice")
-    got = await client.run(
-        "import subprocess\np = subprocess.Popen(['sleep', '300'])\nprint('child', p.pid)"
+    # One plain child, and one that ignores SIGINT and SIGTERM (as a shell's background
+    # job ignores SIGINT): jupyter_client's graceful stop only interrupts the group.
+    code = "\n".join(
+        [
+            "import signal, subprocess",
+            "plain = subprocess.Popen(['sleep', '300'])",
+            "def deaf():",
+            "    signal.signal(signal.SIGINT, signal.SIG_IGN)",
+            "    signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+            "stubborn = subprocess.Popen(['sleep', '300'], preexec_fn=deaf)",
+            "print('children', plain.pid, stubborn.pid)",
+        ]
     )
-    pid = int(text_of(got).split("child ", 1)[1].split("\\n", 1)[0])
-    assert _running(pid)
+    got = await client.run(code)
+    printed = text_of(got).split("children ", 1)[1].split("\\n", 1)[0]
+    pids = [int(p) for p in printed.split()]
+    assert len(pids) == 2
+    assert all(_running(pid) for pid in pids)
     r = await b.fetch("DELETE", f"api/kernels/{kernel_id}")
     assert r.code == 204
     try:
-        await wait_for(lambda: not _running(pid), timeout=30)
+        await wait_for(lambda: not any(_running(pid) for pid in pids), timeout=30)
     finally:
-        if _running(pid):
-            os.kill(pid, 9)
+        for pid in pids:
+            if _running(pid):
+                os.kill(pid, 9)
     err = capfd.readouterr().err
     assert "Permission denied: b'/proc'" not in err
     assert "Traceback" not in err or "_process_children" not in err
