@@ -33,6 +33,7 @@ from traitlets import Bool, Enum, Float, List, TraitError, Unicode, default, val
 
 from ._version import __version__
 from .audit.logger import AuditLogger, Identity, Resource
+from .audit.schemas import AuditSchemaError, load_schemas
 from .audit.sink import AuditSink
 from .channel.connection import GuardedChannelsConnection
 from .channel.guard import KernelGuard
@@ -281,6 +282,10 @@ class SecureApp(ExtensionApp):
             self._refuse(f"{type(exc).__name__}: {exc}")
 
     def _start(self) -> None:
+        try:
+            load_schemas().check()
+        except AuditSchemaError as exc:
+            raise StartupRefused(f"audit event schemas: {exc}") from None
         self.state = SecureState.open(
             self.state_dir,
             db_url=self.db_url,

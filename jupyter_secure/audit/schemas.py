@@ -22,7 +22,8 @@ Both the metaschema check and the compilation happen the first time an event
 name is used, not when the set is loaded: for all 44 schemas they cost ~0.6 s,
 which every ``jupyter secure`` command paid at start while recording one or
 two events. Reading, id and path checks and merging stay eager, so a misnamed
-or misplaced schema still stops the process at start.
+or misplaced schema still stops any process at start; the server, which lives
+long, also checks and compiles them all at start (:meth:`SchemaSet.check`).
 """
 
 from __future__ import annotations
@@ -66,20 +67,30 @@ class AuditSchema:
     version: str
     id: str
     path: Path
-    merged: dict[str, Any] = field(repr=False)
+    merged: dict[str, Any] = field(repr=False, compare=False)
 
     @functools.cached_property
     def schema(self) -> EventSchema:
-        """The schema as jupyter_events loads it (raises if it breaks the metaschema)."""
+        """The schema as jupyter_events loads it.
+
+        Raises :class:`AuditSchemaError` naming the file when the schema breaks the
+        Jupyter Events metaschema.
+        """
         from jupyter_events.schema import EventSchema
 
-        return EventSchema(self.merged)
+        try:
+            return EventSchema(self.merged)
+        except Exception as exc:
+            raise AuditSchemaError(f"{self.path}: not a valid event schema: {exc}") from None
 
     @functools.cached_property
     def compiled(self) -> Callable[[Any], Any]:
         """The per-event validator; the metaschema check comes first, as when eager."""
         _ = self.schema
-        return fastjsonschema.compile(self.merged)
+        try:
+            return fastjsonschema.compile(self.merged)
+        except fastjsonschema.JsonSchemaDefinitionException as exc:
+            raise AuditSchemaError(f"{self.path}: cannot compile: {exc}") from None
 
     def validate(self, record: dict[str, Any]) -> None:
         """Raise :class:`AuditSchemaError` when ``record`` does not fit."""
@@ -103,6 +114,16 @@ class SchemaSet:
 
     def names(self) -> list[str]:
         return sorted(self._schemas)
+
+    def check(self) -> None:
+        """Check and compile every schema now (raises :class:`AuditSchemaError`).
+
+        The server calls this at start, so a broken schema stops it there rather
+        than failing the first time its event is recorded (perhaps mid-repair);
+        a command-line process, which records one or two events, does not.
+        """
+        for schema in self._schemas.values():
+            _ = schema.compiled
 
     def get(self, name: str) -> AuditSchema:
         try:

@@ -15,7 +15,9 @@ from jupyter_secure.audit.logger import AuditLogger, Identity
 from jupyter_secure.audit.schemas import (
     ID_PREFIX,
     SCHEMA_DIR,
+    AuditSchema,
     AuditSchemaError,
+    SchemaSet,
     load_schemas,
     snake_name,
 )
@@ -76,6 +78,29 @@ def test_all_schemas_load() -> None:
     for schema in schemas:
         assert schema.schema.id == schema.id
         assert callable(schema.compiled)
+    schemas.check()
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        {"$id": "not a URI"},  # the Jupyter Events metaschema wants a URI
+        {"properties": {"eventName": {"type": 5}}},  # not a JSON Schema at all
+    ],
+)
+def test_a_broken_schema_is_named_when_checked(breakage: dict) -> None:  # type: ignore[type-arg]
+    """What the server's start-up check (SchemaSet.check) raises for a schema that a
+    modified install broke: AuditSchemaError naming the file, not a library's error."""
+    good = load_schemas().get("UserAdded")
+    merged = copy.deepcopy(good.merged)
+    for key, value in breakage.items():
+        if isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    broken = AuditSchema(good.name, good.version, good.id, good.path, merged)
+    with pytest.raises(AuditSchemaError, match="user_added"):
+        SchemaSet({good.name: broken}).check()
 
 
 VALID = {
