@@ -561,8 +561,9 @@ def report(
             o["again_transit"],
         ),
         row(
-            "… … of which the server's guard on the run's messages"
-            " (`jupyter_secure_output_guard_seconds`; no peer)",
+            "the server's guard, summed over the run's messages"
+            " (`jupyter_secure_output_guard_seconds`; a message queued behind the result"
+            " counts its wait too, so not a share of the line above; no peer)",
             None,
             o["again_guard"],
             1,

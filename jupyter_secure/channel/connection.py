@@ -333,8 +333,9 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
     ) -> bool:
         """Mask one kernel message and write it to the browser (or drop it).
 
-        True when the message was decoded and guarded (the time it took is then
-        worth a metric); False when it passed unread or was dropped unread.
+        True when the message was decoded, guarded and written (the time it took is
+        then worth a metric); False when it passed unread, was dropped or was held
+        back by the rate limit.
         """
         if isinstance(stream, str):
             stream = self.channels[stream]
@@ -390,7 +391,7 @@ class GuardedChannelsConnection(ZMQChannelsWebsocketConnection):
                 msg["content"]["metadata"] = {**meta, "jupyter_secure": mark}
         self._on_error(channel, msg, parts)
         if self._limit_rate(channel, msg, parts):
-            return True
+            return False  # held back, not written: not a delivery to time
         self._count_rows(msg_type, msg["content"], outcome.masked, masker.passthrough)
         self._write_decoded(stream, channel, msg)
         return True

@@ -103,10 +103,10 @@ _ROLE_DIFF = ("role ", "group ", "direct grant to ", "terminals: ")
 SEVERITIES = ("info", "warning", "critical")
 #: The kernel messages that show a user data (and can hold a table).
 ROW_MSG_TYPES = frozenset({"display_data", "execute_result", "update_display_data", "stream"})
-#: Seconds from submit to durable: a group commit is one fdatasync (ms on an SSD).
 #: Buckets of ``output_guard_seconds``: a small message takes well under a
 #: millisecond, a 60 KB data frame a few, megabytes of output up to seconds.
 GUARD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+#: Seconds from submit to durable: a group commit is one fdatasync (ms on an SSD).
 APPEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0)
 
 #: Told (user, rows, masked, printed) for each output that showed rows (``printed``: print
