@@ -108,8 +108,9 @@ def _children_without_proc(kernel: Any) -> None:
     reads the whole of ``/proc``; the sandbox hides it (other processes'
     ``environ`` and ``cmdline`` there would hold their tokens), so every
     shutdown logged a PermissionError traceback. The children still end with
-    the kernel: jupyter_client signals the kernel's process group, which they
-    are in (``tests/handlers/test_kernel_guard.py`` holds that).
+    the kernel: the server kills the kernel's process group after every stop
+    (:func:`jupyter_secure.handlers.kernels.end_process_group`;
+    ``tests/handlers/test_kernel_guard.py`` holds that).
     """
     listing = kernel._process_children
 
