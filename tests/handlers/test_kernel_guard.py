@@ -346,6 +346,30 @@ async def test_a_stopped_kernel_leaves_no_process_and_no_traceback(
     assert "Traceback" not in err or "_process_children" not in err
 
 
+async def test_a_restart_ends_what_the_previous_kernel_started(server: Any) -> None:
+    b, kernel_id, client = await open_notebook(server, "alice")
+    code = "\n".join(
+        [
+            "import signal, subprocess",
+            "def deaf():",
+            "    signal.signal(signal.SIGINT, signal.SIG_IGN)",
+            "stubborn = subprocess.Popen(['sleep', '300'], preexec_fn=deaf)",
+            "print('child', stubborn.pid)",
+        ]
+    )
+    printed = text_of(await client.run(code)).split("child ", 1)[1].split("\\n", 1)[0]
+    pid = int(printed)
+    assert _running(pid)
+    r = await b.post(f"api/kernels/{kernel_id}/restart", json_body={})
+    assert r.code == 200, r.body[:300]
+    try:
+        await wait_for(lambda: not _running(pid), timeout=30)
+    finally:
+        if _running(pid):
+            os.kill(pid, 9)
+    await b.fetch("DELETE", f"api/kernels/{kernel_id}")
+
+
 async def test_a_direct_zmq_execution_is_recorded_as_unreconciled(server: Any) -> None:
     from jupyter_client.asynchronous import AsyncKernelClient
 
