@@ -308,6 +308,39 @@ def _running(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+#: Starts, from a notebook, one plain child and one that ignores SIGINT and SIGTERM (as a
+#: shell's background job ignores SIGINT: jupyter_client's graceful stop only interrupts
+#: the kernel's process group), and prints their pids.
+CHILDREN = "\n".join(
+    [
+        "import signal, subprocess",
+        "def deaf():",
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)",
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+        "plain = subprocess.Popen(['sleep', '300'])",
+        "stubborn = subprocess.Popen(['sleep', '300'], preexec_fn=deaf)",
+        "print('children', plain.pid, stubborn.pid)",
+    ]
+)
+
+
+async def _start_children(client: Client) -> list[int]:
+    printed = text_of(await client.run(CHILDREN)).split("children ", 1)[1].split("\\n", 1)[0]
+    pids = [int(p) for p in printed.split()]
+    assert len(pids) == 2
+    assert all(_running(pid) for pid in pids)
+    return pids
+
+
+async def _until_gone(pids: list[int]) -> None:
+    try:
+        await wait_for(lambda: not any(_running(pid) for pid in pids), timeout=30)
+    finally:
+        for pid in pids:
+            if _running(pid):
+                os.kill(pid, 9)
+
+
 @needs_landlock
 async def test_a_stopped_kernel_leaves_no_process_and_no_traceback(
     server: Any, capfd: pytest.CaptureFixture[str]
@@ -315,32 +348,10 @@ async def test_a_stopped_kernel_leaves_no_process_and_no_traceback(
     """What a notebook started ends with its kernel (an incident freeze relies on it), and
     ipykernel's failed look at /proc (hidden by the sandbox) no longer logs a traceback."""
     b, kernel_id, client = await open_notebook(server, "alice")
-    # One plain child, and one that ignores SIGINT and SIGTERM (as a shell's background
-    # job ignores SIGINT): jupyter_client's graceful stop only interrupts the group.
-    code = "\n".join(
-        [
-            "import signal, subprocess",
-            "plain = subprocess.Popen(['sleep', '300'])",
-            "def deaf():",
-            "    signal.signal(signal.SIGINT, signal.SIG_IGN)",
-            "    signal.signal(signal.SIGTERM, signal.SIG_IGN)",
-            "stubborn = subprocess.Popen(['sleep', '300'], preexec_fn=deaf)",
-            "print('children', plain.pid, stubborn.pid)",
-        ]
-    )
-    got = await client.run(code)
-    printed = text_of(got).split("children ", 1)[1].split("\\n", 1)[0]
-    pids = [int(p) for p in printed.split()]
-    assert len(pids) == 2
-    assert all(_running(pid) for pid in pids)
+    pids = await _start_children(client)
     r = await b.fetch("DELETE", f"api/kernels/{kernel_id}")
     assert r.code == 204
-    try:
-        await wait_for(lambda: not any(_running(pid) for pid in pids), timeout=30)
-    finally:
-        for pid in pids:
-            if _running(pid):
-                os.kill(pid, 9)
+    await _until_gone(pids)
     err = capfd.readouterr().err
     assert "Permission denied: b'/proc'" not in err
     assert "Traceback" not in err or "_process_children" not in err
@@ -348,25 +359,10 @@ async def test_a_stopped_kernel_leaves_no_process_and_no_traceback(
 
 async def test_a_restart_ends_what_the_previous_kernel_started(server: Any) -> None:
     b, kernel_id, client = await open_notebook(server, "alice")
-    code = "\n".join(
-        [
-            "import signal, subprocess",
-            "def deaf():",
-            "    signal.signal(signal.SIGINT, signal.SIG_IGN)",
-            "stubborn = subprocess.Popen(['sleep', '300'], preexec_fn=deaf)",
-            "print('child', stubborn.pid)",
-        ]
-    )
-    printed = text_of(await client.run(code)).split("child ", 1)[1].split("\\n", 1)[0]
-    pid = int(printed)
-    assert _running(pid)
+    pids = await _start_children(client)
     r = await b.post(f"api/kernels/{kernel_id}/restart", json_body={})
     assert r.code == 200, r.body[:300]
-    try:
-        await wait_for(lambda: not _running(pid), timeout=30)
-    finally:
-        if _running(pid):
-            os.kill(pid, 9)
+    await _until_gone(pids)
     await b.fetch("DELETE", f"api/kernels/{kernel_id}")
 
 
