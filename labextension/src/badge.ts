@@ -4,14 +4,30 @@
  * the reason as its title, live (the kernel's or the server's mark) and in
  * saved notebooks (the save mark). Watches every notebook the tracker sees,
  * its cell list and each code cell's output model.
+ *
+ * Printed output has no metadata in nbformat, so the server's mark on a
+ * `stream` message cannot reach the output; the watcher reads it from the
+ * message itself (the session's iopub signal), finds the cell that ran it by
+ * the parent message id and keeps the note beside that stream output's model.
+ * Live only: a saved notebook's printed output carries no mark to show.
  */
 
 import type { Cell, CodeCell } from '@jupyterlab/cells';
 import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import type { OutputArea } from '@jupyterlab/outputarea';
+import type { KernelMessage } from '@jupyterlab/services';
 
-import { badgeLabel, badgeReason, maskNoteOf } from './core/format';
+import { badgeLabel, badgeReason, maskNoteOf, mergeMaskNotes } from './core/format';
+import type { IMaskNote } from './core/types';
 import { h } from './dom';
+
+type IOutputModel = ReturnType<OutputArea['model']['get']>;
+
+/** Notes of printed (stream) outputs, beside their models: nbformat has no place for them. */
+const streamNotes = new WeakMap<IOutputModel, IMaskNote>();
+
+/** How often, 50 ms apart, to look for a printed output that has not been added yet. */
+const STREAM_TRIES = 20;
 
 const BADGE = 'jp-secure-masked-badge';
 const MASKED_CHILD = 'jp-secure-masked';
@@ -25,7 +41,8 @@ export function syncBadges(area: OutputArea): void {
   const n = Math.min(area.model.length, widgets.length);
   for (let i = 0; i < widgets.length; i++) {
     const child = widgets[i].node;
-    const note = i < n ? maskNoteOf(area.model.get(i).metadata) : null;
+    const model = i < n ? area.model.get(i) : null;
+    const note = model ? (maskNoteOf(model.metadata) ?? streamNotes.get(model) ?? null) : null;
     let badge = child.querySelector<HTMLElement>(`:scope > .${BADGE}`);
     if (!note) {
       badge?.remove();
@@ -64,7 +81,47 @@ export class BadgeWatcher {
       schedule();
     });
     panel.content.model?.cells.changed.connect(schedule);
+    panel.sessionContext.iopubMessage.connect((_, msg) => this.onIOPub(panel, msg));
     schedule();
+  }
+
+  /** A masked `stream` message: note it beside the printed output it went into. */
+  private onIOPub(panel: NotebookPanel, msg: KernelMessage.IMessage): void {
+    if (msg.header.msg_type !== 'stream') {
+      return;
+    }
+    const note = maskNoteOf(msg.metadata);
+    if (!note) {
+      return;
+    }
+    const parent = (msg.parent_header as Partial<KernelMessage.IHeader>).msg_id;
+    const name = (msg.content as { name?: unknown }).name;
+    let tries = 0;
+    const attach = () => {
+      if (panel.isDisposed) {
+        return;
+      }
+      for (const cell of panel.content.widgets) {
+        const area = cell.model.type === 'code' ? (cell as Cell as CodeCell).outputArea : null;
+        if (!area || area.future?.msg.header.msg_id !== parent) {
+          continue;
+        }
+        for (let i = area.model.length - 1; i >= 0; i--) {
+          const output = area.model.get(i);
+          if (output.type === 'stream' && output.toJSON().name === name) {
+            streamNotes.set(output, mergeMaskNotes(streamNotes.get(output), note));
+            this.watchCell(cell as Cell as CodeCell);
+            syncBadges(area);
+            return;
+          }
+        }
+      }
+      // The output area adds the message after this signal, or a little later.
+      if (++tries < STREAM_TRIES) {
+        window.setTimeout(attach, 50);
+      }
+    };
+    window.setTimeout(attach, 0);
   }
 
   /** Scan a notebook after the current change has been rendered. */

@@ -9,6 +9,7 @@ import {
   formatEntities,
   formatMeasured,
   maskNoteOf,
+  mergeMaskNotes,
   measureSymbol,
   mfaStatus,
   spentFraction,
@@ -175,6 +176,25 @@ describe('masked-output badges', () => {
     expect(maskNoteOf({})).toBeNull();
     expect(maskNoteOf(null)).toBeNull();
     expect(maskNoteOf(undefined)).toBeNull();
+  });
+
+  it('merges the notes of prints that JupyterLab shows as one output', () => {
+    const first = { masked: true, by: 'server', role: 'student', entities: { EMAIL: 1 } };
+    const once = mergeMaskNotes(undefined, first);
+    expect(once).toEqual(first);
+    expect(once.entities).not.toBe(first.entities); // a copy: later merges leave it alone
+    const twice = mergeMaskNotes(once, {
+      masked: true,
+      by: 'server',
+      role: 'student',
+      entities: { EMAIL: 2, PERSON: 1 }
+    });
+    expect(twice.entities).toEqual({ EMAIL: 3, PERSON: 1 });
+    expect(first.entities).toEqual({ EMAIL: 1 });
+    expect(twice.failed).toBeUndefined();
+    const failed = mergeMaskNotes({ ...twice, failed: true }, { masked: true, by: 'server' });
+    expect(failed.failed).toBe(true);
+    expect(failed.entities).toEqual({ EMAIL: 3, PERSON: 1 });
   });
 });
 

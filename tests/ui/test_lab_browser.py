@@ -62,6 +62,8 @@ def _notebook(people: list[dict[str, Any]]) -> str:
             f"patients = pd.DataFrame({json.dumps(people)})\npatients",
             "query": "from jupyter_secure import private\n"
             "private.dataset('patients').mean('age', rho=0.05).value",
+            # print bypasses the kernel's display guard: the server masks it
+            "printed": "print(patients.loc[0, 'email'])\nprint(patients.loc[0, 'name'])",
         }
     )
 
@@ -198,6 +200,17 @@ def test_student_sees_masking_and_budget_admin_sees_the_audit(tmp_path: Path) ->
             )
             assert remaining_after == remaining_before - Decimal("0.05")
             shot(page, "lab-04-budget-panel", doc="budget-panel")
+
+            # 3b. printed raw values: masked by the server, and the badge says so
+            printed = page.locator(".jp-CodeCell").nth(2)
+            printed_badge = printed.locator(".jp-secure-masked-badge")
+            expect(printed_badge).to_be_visible(timeout=60_000)
+            reason = printed_badge.get_attribute("title") or ""
+            assert "by the server" in reason, reason
+            assert "student" in reason, reason
+            text = printed.locator(".jp-OutputArea").inner_text()
+            assert people[0]["email"] not in text
+            assert people[0]["name"] not in text
 
             # 4. no admin panel for a student, and the API says no as well
             assert not _has_command(page, "jupyter-secure:open-admin")

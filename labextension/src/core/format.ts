@@ -147,6 +147,28 @@ export function maskNoteOf(metadata: unknown): IMaskNote | null {
   return rec.masked === true ? (rec as unknown as IMaskNote) : null;
 }
 
+/**
+ * One note for a printed output made of several masked stream messages (JupyterLab
+ * appends consecutive prints to one output): entity counts add up, the latest
+ * message's role and origin stand, and a failure anywhere stays a failure.
+ */
+export function mergeMaskNotes(before: IMaskNote | null | undefined, next: IMaskNote): IMaskNote {
+  if (!before) {
+    return { ...next, entities: { ...(next.entities ?? {}) } };
+  }
+  const entities: Record<string, number> = { ...(before.entities ?? {}) };
+  for (const [name, n] of Object.entries(next.entities ?? {})) {
+    if (typeof n === 'number') {
+      entities[name] = (entities[name] ?? 0) + n;
+    }
+  }
+  const merged: IMaskNote = { ...next, masked: true, entities };
+  if (before.failed || next.failed) {
+    merged.failed = true;
+  }
+  return merged;
+}
+
 /** Entities, most frequent first: "3 × EMAIL_ADDRESS, 2 × PERSON". */
 export function formatEntities(entities: Record<string, number> | undefined): string {
   if (!entities) {
