@@ -48,6 +48,12 @@ if [ ${#quick[@]} -gt 0 ]; then
 else
     python bench/alarm_bench.py | tee bench/results/alarms.md
 fi
+echo "==> command-line start-up against jupyter_server's own command line"
+if [ ${#quick[@]} -gt 0 ]; then
+    python bench/cli_bench.py --runs 5
+else
+    python bench/cli_bench.py --write
+fi
 echo "==> JupyterLab with the extension against plain JupyterLab, in Chromium"
 if [ ${#quick[@]} -gt 0 ]; then
     python bench/lab_bench.py --quick

@@ -19,11 +19,12 @@ which alone caps a process below 6,000 events/s; the compiled one costs
 mutated events, and that every shipped schema passes the metaschema.
 
 Both the metaschema check and the compilation happen the first time an event
-name is used, not when the set is loaded: for all 44 schemas they cost ~0.6 s,
-which every ``jupyter secure`` command paid at start while recording one or
-two events. Reading, id and path checks and merging stay eager, so a misnamed
-or misplaced schema still stops any process at start; the server, which lives
-long, also checks and compiles them all at start (:meth:`SchemaSet.check`).
+name is used, not when the set is loaded: for all 44 schemas they cost ~1.3 s
+in a fresh interpreter (``bench/cli_bench.py``), which every ``jupyter secure``
+command paid at start while recording one or two events. Reading, id and path
+checks and merging stay eager, so a misnamed or misplaced schema still stops any
+process at start; the server, which lives long, also checks and compiles them
+all at start (:meth:`SchemaSet.check`).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_all_schemas_load() -> None:
     """Every shipped schema passes the Jupyter Events metaschema and compiles.
 
     The product does both on an event's first use, not at start (that cost every
-    CLI command ~0.6 s), so this test is where a broken schema is caught.
+    CLI command ~1.3 s), so this test is where a broken schema is caught.
     """
     schemas = load_schemas()
     names = schemas.names()
